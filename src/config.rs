@@ -1,0 +1,358 @@
+//! Settings, from a TOML file (the CLI) or `MAILROOM_*` environment variables (Lambda).
+//!
+//! Both sources fill the same [`Config`] and pass the same [`Config::validate`], so a bad
+//! value fails at start-up with its key named, never halfway through a batch of mail.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+use crate::address::{parse_reply_address, split_display};
+
+/// RFC 5230 section 4.6 lets a site cap the vacation period; a year is ours.
+pub const MAX_REPLY_WINDOW_DAYS: u32 = 365;
+
+/// SES accepts inbound messages up to 40 MB; anything bigger was not stored by SES.
+pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 40 * 1024 * 1024;
+
+const DEFAULT_TEXT: &str = "Hello,\n\n\
+Thank you for your message. It has reached us, and a person will read it soon.\n\n\
+This is an automatic reply; there is no need to answer it.\n";
+
+/// Everything the pipeline needs to know about the deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The addresses mail is received at; mail from these is never answered.
+    pub inbound_addresses: Vec<String>,
+    /// The reply's From, `local@domain` or `Name <local@domain>`.
+    pub from: String,
+    /// The reply subject template; `{subject}` is the original subject.
+    pub subject: String,
+    /// The reply's plain-text body template; `{subject}` is the original subject.
+    pub text: String,
+    /// A sender answered within this many days is not answered again.
+    pub reply_window_days: u32,
+    /// When set, a message without the SES spam and virus verdicts is not answered.
+    pub require_verdicts: bool,
+    /// The S3 key prefix SES writes under; objects outside it are ignored.
+    pub prefix: String,
+    /// The DynamoDB ledger table (AWS backend only).
+    pub table: Option<String>,
+    /// The SES configuration set replies are sent with (AWS backend only).
+    pub configuration_set: Option<String>,
+    /// Messages larger than this are skipped unread.
+    pub max_message_bytes: u64,
+    /// Rules (by name, see `mailroom explain`) that never fire.
+    pub disabled_rules: Vec<String>,
+    /// Sender local parts never answered; a leading or trailing `*` is a wildcard.
+    pub system_senders: Vec<String>,
+}
+
+/// Local parts of robots and no-reply addresses, after the classic vacation program and
+/// the no-reply conventions of bulk senders.
+pub const DEFAULT_SYSTEM_SENDERS: &[&str] = &[
+    "mailer-daemon",
+    "listserv",
+    "majordomo",
+    "owner-*",
+    "*-owner",
+    "*-request",
+    "noreply",
+    "no-reply",
+    "do-not-reply",
+    "donotreply",
+    "do_not_reply",
+    "bounce",
+    "bounces",
+    "*-bounces",
+];
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            inbound_addresses: vec!["hello@example.com".to_string()],
+            from: "hello@example.com".to_string(),
+            subject: "Auto: {subject}".to_string(),
+            text: DEFAULT_TEXT.to_string(),
+            reply_window_days: 7,
+            require_verdicts: false,
+            prefix: "inbound/".to_string(),
+            table: None,
+            configuration_set: None,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            disabled_rules: Vec::new(),
+            system_senders: DEFAULT_SYSTEM_SENDERS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+}
+
+/// The kind of value a key holds, for decoding environment variables.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    List,
+    Number,
+    Flag,
+}
+
+const KEYS: &[(&str, Kind)] = &[
+    ("inbound_addresses", Kind::List),
+    ("from", Kind::Text),
+    ("subject", Kind::Text),
+    ("text", Kind::Text),
+    ("reply_window_days", Kind::Number),
+    ("require_verdicts", Kind::Flag),
+    ("prefix", Kind::Text),
+    ("table", Kind::Text),
+    ("configuration_set", Kind::Text),
+    ("max_message_bytes", Kind::Number),
+    ("disabled_rules", Kind::List),
+    ("system_senders", Kind::List),
+];
+
+/// Keys the function cannot run without: a default would answer from example.com.
+const REQUIRED_IN_ENV: &[&str] = &["from", "inbound_addresses"];
+
+impl Config {
+    /// Reads and validates a TOML file; keys it leaves out keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        Config::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads `MAILROOM_<KEY>` variables through `lookup` (lists are comma-separated).
+    ///
+    /// `from` and `inbound_addresses` are required here: a deployed function must never
+    /// fall back to the example addresses.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let mut table = toml::Table::new();
+
+        for (key, kind) in KEYS {
+            let var = format!("MAILROOM_{}", key.to_ascii_uppercase());
+            let Some(raw) = lookup(&var) else {
+                if REQUIRED_IN_ENV.contains(key) {
+                    return Err(format!("{var} is not set; it is required"));
+                }
+                continue;
+            };
+            let value = match kind {
+                Kind::Text => toml::Value::String(raw),
+                Kind::List => toml::Value::Array(
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| toml::Value::String(s.to_string()))
+                        .collect(),
+                ),
+                Kind::Number => raw
+                    .trim()
+                    .parse::<i64>()
+                    .map(toml::Value::Integer)
+                    .map_err(|_| format!("{var}: expected a whole number, got {raw:?}"))?,
+                Kind::Flag => match raw.trim().to_ascii_lowercase().as_str() {
+                    "1" | "true" | "yes" | "on" => toml::Value::Boolean(true),
+                    "0" | "false" | "no" | "off" | "" => toml::Value::Boolean(false),
+                    _ => return Err(format!("{var}: expected true or false, got {raw:?}")),
+                },
+            };
+            table.insert(key.to_string(), value);
+        }
+
+        let config = Config::deserialize(toml::Value::Table(table))
+            .map_err(|e| format!("MAILROOM_*: {}", e.message()))?;
+        config.validate().map_err(|e| {
+            let (key, rest) = e.split_once(':').unwrap_or((&e, ""));
+            format!("MAILROOM_{}:{rest}", key.to_ascii_uppercase())
+        })?;
+        Ok(config)
+    }
+
+    /// Checks every value; the error starts with the offending key.
+    pub fn validate(&self) -> Result<(), String> {
+        let (name, address) = split_display(&self.from);
+        parse_reply_address(address).map_err(|e| format!("from: {:?}: {e}", self.from))?;
+        if name.is_some_and(|n| n.chars().any(char::is_control)) {
+            return Err("from: the display name has control characters".to_string());
+        }
+
+        if self.inbound_addresses.is_empty() {
+            return Err("inbound_addresses: list at least one address".to_string());
+        }
+        for address in &self.inbound_addresses {
+            parse_reply_address(address)
+                .map_err(|e| format!("inbound_addresses: {address:?}: {e}"))?;
+        }
+
+        if self.subject.trim().is_empty() || self.subject.chars().any(char::is_control) {
+            return Err("subject: must be one non-empty line".to_string());
+        }
+        if self.text.trim().is_empty() {
+            return Err("text: the reply body must not be empty".to_string());
+        }
+
+        if !(1..=MAX_REPLY_WINDOW_DAYS).contains(&self.reply_window_days) {
+            return Err(format!(
+                "reply_window_days: {} is outside 1..={MAX_REPLY_WINDOW_DAYS} (RFC 5230 4.6)",
+                self.reply_window_days
+            ));
+        }
+
+        if self.prefix.starts_with('/') {
+            return Err(format!("prefix: {:?} must not start with /", self.prefix));
+        }
+        if !(1024..=DEFAULT_MAX_MESSAGE_BYTES * 2).contains(&self.max_message_bytes) {
+            return Err(format!(
+                "max_message_bytes: {} is outside 1024..={}",
+                self.max_message_bytes,
+                DEFAULT_MAX_MESSAGE_BYTES * 2
+            ));
+        }
+        for name in &self.disabled_rules {
+            if !crate::policy::rule_names().any(|known| known == name) {
+                let known: Vec<_> = crate::policy::rule_names().collect();
+                return Err(format!(
+                    "disabled_rules: {name:?} is not a rule; the rules are {}",
+                    known.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The reply From address without its display name.
+    pub fn from_address(&self) -> &str {
+        split_display(&self.from).1
+    }
+
+    /// The reply From display name, if one is configured.
+    pub fn from_name(&self) -> Option<&str> {
+        split_display(&self.from).0
+    }
+
+    /// The reply window in seconds.
+    pub fn reply_window_secs(&self) -> u64 {
+        u64::from(self.reply_window_days) * 86_400
+    }
+
+    /// Returns true if and only if `address` is one of ours (inbound or from).
+    pub fn is_own_address(&self, address: &str) -> bool {
+        let address = address.trim();
+        address.eq_ignore_ascii_case(self.from_address())
+            || self
+                .inbound_addresses
+                .iter()
+                .any(|own| own.trim().eq_ignore_ascii_case(address))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn toml_keys_override_defaults() {
+        let c = Config::from_toml("from = \"Desk <desk@example.net>\"\nreply_window_days = 3\n")
+            .unwrap();
+        assert_eq!(c.from_address(), "desk@example.net");
+        assert_eq!(c.from_name(), Some("Desk"));
+        assert_eq!(c.reply_window_days, 3);
+        assert_eq!(c.subject, "Auto: {subject}");
+    }
+
+    #[test]
+    fn unknown_toml_key_is_named() {
+        let err = Config::from_toml("reply_window = 3\n").unwrap_err();
+        assert!(err.contains("reply_window"), "{err}");
+    }
+
+    #[test]
+    fn zero_window_is_rejected_naming_the_key() {
+        let err = Config::from_toml("reply_window_days = 0\n").unwrap_err();
+        assert!(err.starts_with("reply_window_days"), "{err}");
+    }
+
+    #[test]
+    fn bad_from_is_rejected_naming_the_key() {
+        let err = Config::from_toml("from = \"not an address\"\n").unwrap_err();
+        assert!(err.starts_with("from"), "{err}");
+    }
+
+    #[test]
+    fn unknown_disabled_rule_is_named() {
+        let err = Config::from_toml("disabled_rules = [\"lists\"]\n").unwrap_err();
+        assert!(
+            err.starts_with("disabled_rules") && err.contains("\"lists\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn env_reads_lists_numbers_and_flags() {
+        let c = Config::from_env(env(&[
+            ("MAILROOM_FROM", "bot@example.org"),
+            ("MAILROOM_INBOUND_ADDRESSES", "a@example.org, b@example.org"),
+            ("MAILROOM_REPLY_WINDOW_DAYS", "14"),
+            ("MAILROOM_REQUIRE_VERDICTS", "true"),
+            ("MAILROOM_TABLE", "ledger"),
+        ]))
+        .unwrap();
+        assert_eq!(c.inbound_addresses, ["a@example.org", "b@example.org"]);
+        assert_eq!(c.reply_window_days, 14);
+        assert!(c.require_verdicts);
+        assert_eq!(c.table.as_deref(), Some("ledger"));
+    }
+
+    #[test]
+    fn env_requires_from() {
+        let err =
+            Config::from_env(env(&[("MAILROOM_INBOUND_ADDRESSES", "a@example.org")])).unwrap_err();
+        assert!(err.contains("MAILROOM_FROM"), "{err}");
+    }
+
+    #[test]
+    fn env_bad_number_names_the_variable() {
+        let err = Config::from_env(env(&[
+            ("MAILROOM_FROM", "bot@example.org"),
+            ("MAILROOM_INBOUND_ADDRESSES", "a@example.org"),
+            ("MAILROOM_REPLY_WINDOW_DAYS", "a week"),
+        ]))
+        .unwrap_err();
+        assert!(err.contains("MAILROOM_REPLY_WINDOW_DAYS"), "{err}");
+    }
+
+    #[test]
+    fn env_validation_error_names_the_variable() {
+        let err = Config::from_env(env(&[
+            ("MAILROOM_FROM", "bot@example.org"),
+            ("MAILROOM_INBOUND_ADDRESSES", "a@example.org"),
+            ("MAILROOM_REPLY_WINDOW_DAYS", "9999"),
+        ]))
+        .unwrap_err();
+        assert!(err.starts_with("MAILROOM_REPLY_WINDOW_DAYS:"), "{err}");
+    }
+}
