@@ -1,0 +1,138 @@
+//! Stored messages on disk, for the CLI: single files, folders and mbox files.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+
+/// One message to replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The file, with `#N` (from 1) for the Nth message of an mbox.
+    pub source: String,
+    pub raw: Vec<u8>,
+}
+
+/// Files in a folder that are never messages: our own golden files and notes.
+const NOT_MAIL: &[&str] = &["json", "md", "tsv", "toml", "partial"];
+
+/// Lists the message files under `paths`: files as given, folders walked recursively in
+/// name order, hidden entries and [`NOT_MAIL`] extensions left out.
+pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    let mut out = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if meta.is_dir() {
+            walk(path, &mut out)?;
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if !path
+            .extension()
+            .is_some_and(|ext| NOT_MAIL.contains(&ext.to_string_lossy().as_ref()))
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads one file into its messages: an mbox (first line `From `) gives each message it
+/// holds; anything else is one message, refused unread when over `max_bytes`.
+pub fn read(path: &Path, max_bytes: u64) -> Result<Vec<Result<Stored, String>>, Error> {
+    let source = path.display().to_string();
+    let size = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    let mut head = [0u8; 5];
+    let is_mbox = {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        file.read(&mut head).map_err(|e| Error::io(path, e))? == 5 && &head == b"From "
+    };
+
+    if !is_mbox {
+        if size > max_bytes {
+            return Ok(vec![Err(format!(
+                "{size} bytes is over max_message_bytes ({max_bytes})"
+            ))]);
+        }
+        let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        return Ok(vec![Ok(Stored { source, raw })]);
+    }
+
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = std::io::BufReader::new(file);
+    let mut out = Vec::new();
+    for (i, message) in mail_parser::mailbox::mbox::MessageIterator::new(reader).enumerate() {
+        let message = message.map_err(|e| Error::io(path, e))?;
+        let contents = message.unwrap_contents();
+        out.push(if contents.len() as u64 > max_bytes {
+            Err(format!(
+                "{} bytes is over max_message_bytes ({max_bytes})",
+                contents.len()
+            ))
+        } else {
+            Ok(Stored {
+                source: format!("{source}#{}", i + 1),
+                raw: contents,
+            })
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mbox_is_split_into_its_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("box");
+        std::fs::write(
+            &path,
+            "From a@example.org Mon Jan  1 00:00:00 2024\nSubject: one\n\n>From here\n\
+             From b@example.org Mon Jan  1 00:00:01 2024\nSubject: two\n\nbody\n",
+        )
+        .unwrap();
+        let messages: Vec<Stored> = read(&path, 1 << 20)
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(messages.len(), 2);
+        assert!(messages[0].source.ends_with("box#1"));
+        assert!(String::from_utf8_lossy(&messages[0].raw).contains("From here"));
+    }
+
+    #[test]
+    fn folders_are_walked_in_name_order_without_golden_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.eml", "a.eml", "a.json", ".hidden", "c.msg"] {
+            std::fs::write(dir.path().join(name), "Subject: x\n\n").unwrap();
+        }
+        let names: Vec<String> = files(&[dir.path().to_path_buf()])
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.eml", "b.eml", "c.msg"]);
+    }
+}
