@@ -88,8 +88,7 @@ pub fn parse(raw: &[u8]) -> Result<Inbound, Unparseable> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(Unparseable("the message is empty".to_string()));
     }
-    let message = MessageParser::default()
-        .parse(raw)
+    let message = guarded(|| MessageParser::default().parse(raw))?
         .ok_or_else(|| Unparseable("no header section could be read".to_string()))?;
     let headers = message.headers();
     if headers.is_empty() {
@@ -146,6 +145,13 @@ pub fn parse(raw: &[u8]) -> Result<Inbound, Unparseable> {
     }
 
     Ok(inbound)
+}
+
+/// Runs a step of mail-parser so that a panic inside it, on input it did not foresee,
+/// becomes an [`Unparseable`] message instead of the end of the process.
+fn guarded<T>(step: impl FnOnce() -> T + std::panic::UnwindSafe) -> Result<T, Unparseable> {
+    std::panic::catch_unwind(step)
+        .map_err(|_| Unparseable("the MIME parser gave up on this message".to_string()))
 }
 
 /// The ledger identity of a message: its Message-ID when it has one, so the same mail
@@ -312,10 +318,14 @@ fn decode_stray_encoded_words(text: &str) -> String {
         spaced.push(if c.is_control() { ' ' } else { c });
     }
     let header = format!("Subject: {spaced}\r\n\r\n");
-    MessageParser::default()
-        .parse(header.as_bytes())
-        .and_then(|m| m.subject().map(str::to_string))
-        .unwrap_or_else(|| text.to_string())
+    guarded(|| {
+        MessageParser::default()
+            .parse(header.as_bytes())
+            .and_then(|m| m.subject().map(str::to_string))
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| text.to_string())
 }
 
 fn content_type(fields: &Fields<'_, '_>) -> String {
@@ -397,6 +407,12 @@ mod tests {
         );
         assert_eq!(m.verdicts.dkim.as_deref(), Some("fail"));
         assert_eq!(m.verdicts.dmarc.as_deref(), Some("none"));
+    }
+
+    #[test]
+    fn a_panic_in_the_parser_is_an_unparseable_message() {
+        let result: Result<(), Unparseable> = guarded(|| panic!("parser bug"));
+        assert!(result.is_err());
     }
 
     #[test]

@@ -203,7 +203,8 @@ impl<L: Ledger, M: Mailer> Pipeline<L, M> {
     }
 
     /// Records a message that was not read (too large to fetch) as skipped, keyed by
-    /// where it is stored since its identity is unknown.
+    /// where it is stored since its identity is unknown. Like an unparseable message, it
+    /// is reported with its own reason every time: that check comes before `duplicate`.
     pub async fn skip_unread(
         &self,
         source: &str,
@@ -212,17 +213,8 @@ impl<L: Ledger, M: Mailer> Pipeline<L, M> {
         now: u64,
     ) -> Result<Outcome, Error> {
         let key = format!("object:{source}");
-        let prior = self.claim(&key, source, now).await?;
-        let outcome = match prior {
-            Some(prior) => Outcome::skipped(
-                source,
-                None,
-                Reason::Duplicate,
-                format!("already handled: {prior}"),
-            ),
-            None => Outcome::skipped(source, None, reason, detail),
-        };
-        let acquired = outcome.reason == Some(reason);
+        let acquired = self.claim(&key, source, now).await?.is_none();
+        let outcome = Outcome::skipped(source, None, reason, detail);
         self.finish_skip(&key, acquired, outcome, now).await
     }
 
