@@ -270,6 +270,20 @@ mod tests {
     }
 
     #[test]
+    fn example_file_parses_and_documents_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("mailroom.example.toml");
+        let example = Config::from_file(&path).unwrap();
+        let defaults = Config::default();
+        assert_eq!(example.subject, defaults.subject);
+        assert_eq!(example.text.trim(), defaults.text.trim());
+        assert_eq!(example.reply_window_days, defaults.reply_window_days);
+        assert_eq!(example.require_verdicts, defaults.require_verdicts);
+        assert_eq!(example.prefix, defaults.prefix);
+        assert_eq!(example.max_message_bytes, defaults.max_message_bytes);
+        assert_eq!(example.system_senders, defaults.system_senders);
+    }
+
+    #[test]
     fn defaults_are_valid() {
         Config::default().validate().unwrap();
     }
