@@ -552,6 +552,8 @@ mod tests {
             Some(Reason::List)
         );
         assert_eq!(reason(&format!("{PERSON}\nPrecedence: first-class")), None);
+        let ezmlm = format!("{PERSON}\nMailing-List: contact x-help@example.org; run by ezmlm");
+        assert_eq!(reason(&ezmlm), Some(Reason::List));
     }
 
     #[test]

@@ -53,27 +53,41 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Reads one file into its messages: an mbox (first line `From `) gives each message it
-/// holds; anything else is one message, refused unread when over `max_bytes`.
+/// Returns true if and only if `path` names an mbox file: `*.mbox`, `*.mbx`, or `mbox`.
+///
+/// The contents cannot decide it: many single messages start with the `From ` envelope
+/// line of the mailbox they came from, and a bounce that quotes the original often holds
+/// a second, unescaped `From ` line that would split it in two.
+pub fn is_mbox(path: &Path) -> bool {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    matches!(ext.as_deref(), Some("mbox" | "mbx")) || path.file_name().is_some_and(|n| n == "mbox")
+}
+
+/// Reads one file into its messages: an mbox ([`is_mbox`]) gives each message it holds;
+/// anything else is one message, with a leading `From ` envelope line dropped, refused
+/// unread when over `max_bytes`.
 pub fn read(path: &Path, max_bytes: u64) -> Result<Vec<Result<Stored, String>>, Error> {
     let source = path.display().to_string();
     let size = std::fs::metadata(path)
         .map_err(|e| Error::io(path, e))?
         .len();
-    let mut head = [0u8; 5];
-    let is_mbox = {
-        use std::io::Read;
-        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        file.read(&mut head).map_err(|e| Error::io(path, e))? == 5 && &head == b"From "
-    };
 
-    if !is_mbox {
+    if !is_mbox(path) {
         if size > max_bytes {
             return Ok(vec![Err(format!(
                 "{size} bytes is over max_message_bytes ({max_bytes})"
             ))]);
         }
-        let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let mut raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        if raw.starts_with(b"From ") {
+            let line_end = raw
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(raw.len(), |i| i + 1);
+            raw.drain(..line_end);
+        }
         return Ok(vec![Ok(Stored { source, raw })]);
     }
 
@@ -105,7 +119,7 @@ mod tests {
     #[test]
     fn mbox_is_split_into_its_messages() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("box");
+        let path = dir.path().join("saved.mbox");
         std::fs::write(
             &path,
             "From a@example.org Mon Jan  1 00:00:00 2024\nSubject: one\n\n>From here\n\
@@ -118,8 +132,24 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(messages.len(), 2);
-        assert!(messages[0].source.ends_with("box#1"));
+        assert!(messages[0].source.ends_with("saved.mbox#1"));
         assert!(String::from_utf8_lossy(&messages[0].raw).contains("From here"));
+    }
+
+    #[test]
+    fn single_message_with_an_envelope_line_and_a_quoted_from_line_stays_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bounce.msg");
+        std::fs::write(
+            &path,
+            "From MAILER-DAEMON Sat Oct  4 08:00:09 2025\nReturn-Path: <>\nSubject: bounce\n\n\
+             The original:\n\nFrom someone@example.org Sat Oct  4 08:00:07 2025\nTo: x@y.z\n",
+        )
+        .unwrap();
+        let messages = read(&path, 1 << 20).unwrap();
+        assert_eq!(messages.len(), 1);
+        let raw = messages[0].as_ref().unwrap().raw.clone();
+        assert!(raw.starts_with(b"Return-Path: <>"));
     }
 
     #[test]
