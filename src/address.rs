@@ -32,11 +32,9 @@ impl std::fmt::Display for AddressError {
 /// Characters RFC 5322 allows in a dot-atom besides letters and digits.
 const ATEXT_SPECIALS: &[u8] = b"!#$%&'*+-/=?^_`{|}~";
 
-/// Returns the address in canonical form (local part as given, domain lowercased) if and
-/// only if it is a plain `local@domain` we can hand to SES.
-///
-/// The domain must be ASCII: callers turn an internationalized domain into its ASCII
-/// form before asking.
+/// Returns the address in canonical form (local part as given, domain lowercased and, when
+/// internationalized, in its ASCII `xn--` form) if and only if it is a plain
+/// `local@domain` we can hand to SES.
 pub fn parse_reply_address(input: &str) -> Result<String, AddressError> {
     let input = input.trim();
     if input.is_empty() {
@@ -60,11 +58,16 @@ pub fn parse_reply_address(input: &str) -> Result<String, AddressError> {
         return Err(AddressError::BadLocalPart);
     }
 
-    if !is_host_name(domain) {
+    let domain = if domain.is_ascii() {
+        domain.to_ascii_lowercase()
+    } else {
+        idna::domain_to_ascii(domain).map_err(|_| AddressError::BadDomain)?
+    };
+    if !is_host_name(&domain) {
         return Err(AddressError::BadDomain);
     }
 
-    Ok(format!("{local}@{}", domain.to_ascii_lowercase()))
+    Ok(format!("{local}@{domain}"))
 }
 
 /// Returns true if and only if `domain` is a dotted ASCII host name of at least two labels.
@@ -133,6 +136,14 @@ mod tests {
         assert_eq!(
             parse_reply_address("jöse@example.org"),
             Err(AddressError::NonAsciiLocalPart)
+        );
+    }
+
+    #[test]
+    fn internationalized_domain_becomes_punycode() {
+        assert_eq!(
+            parse_reply_address("info@bücher.example").unwrap(),
+            "info@xn--bcher-kva.example"
         );
     }
 

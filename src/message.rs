@@ -354,7 +354,10 @@ fn verdicts(fields: &Fields<'_, '_>) -> Verdicts {
     Verdicts {
         spam: fields.raw("x-ses-spam-verdict").map(word),
         virus: fields.raw("x-ses-virus-verdict").map(word),
-        spf: fields.raw("received-spf").map(word),
+        spf: fields
+            .raw("received-spf")
+            .map(word)
+            .or_else(|| method_result(&results, "spf")),
         dkim: method_result(&results, "dkim"),
         dmarc: method_result(&results, "dmarc"),
     }

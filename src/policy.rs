@@ -290,45 +290,42 @@ fn verdict_failed(verdict: &Option<String>) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("fail"))
 }
 
-fn spam(msg: &Inbound, config: &Config, _: &Facts) -> Option<String> {
-    if verdict_failed(&msg.verdicts.spam) {
-        return Some("X-SES-Spam-Verdict is FAIL".to_string());
-    }
-    (config.require_verdicts && msg.verdicts.spam.is_none())
-        .then(|| "no X-SES-Spam-Verdict and require_verdicts is on".to_string())
+fn spam(msg: &Inbound, _: &Config, _: &Facts) -> Option<String> {
+    verdict_failed(&msg.verdicts.spam).then(|| "X-SES-Spam-Verdict is FAIL".to_string())
 }
 
-fn virus(msg: &Inbound, config: &Config, _: &Facts) -> Option<String> {
-    if verdict_failed(&msg.verdicts.virus) {
-        return Some("X-SES-Virus-Verdict is FAIL".to_string());
-    }
-    (config.require_verdicts && msg.verdicts.virus.is_none())
-        .then(|| "no X-SES-Virus-Verdict and require_verdicts is on".to_string())
+fn virus(msg: &Inbound, _: &Config, _: &Facts) -> Option<String> {
+    verdict_failed(&msg.verdicts.virus).then(|| "X-SES-Virus-Verdict is FAIL".to_string())
 }
 
 /// Replying to a forged sender makes us a backscatter source: DMARC failing, or SPF and
-/// DKIM both failing, means the sender is not who the headers claim.
+/// DKIM both failing, means the sender is not who the headers claim. With
+/// `require_verdicts`, a message SES did not judge is treated the same way.
 fn unauthenticated(msg: &Inbound, config: &Config, _: &Facts) -> Option<String> {
     let v = &msg.verdicts;
-    let failed = |r: &Option<String>| {
+    let is = |r: &Option<String>, values: &[&str]| {
         r.as_deref()
-            .is_some_and(|r| matches!(r.to_ascii_lowercase().as_str(), "fail" | "softfail"))
+            .is_some_and(|r| values.iter().any(|x| r.eq_ignore_ascii_case(x)))
     };
-    if v.dmarc
-        .as_deref()
-        .is_some_and(|r| r.eq_ignore_ascii_case("fail"))
-    {
+    if is(&v.dmarc, &["fail"]) {
         return Some("DMARC failed".to_string());
     }
-    if failed(&v.spf)
-        && v.dkim
-            .as_deref()
-            .is_some_and(|r| r.eq_ignore_ascii_case("fail"))
-    {
+    if is(&v.spf, &["fail", "softfail"]) && is(&v.dkim, &["fail"]) {
         return Some("SPF and DKIM both failed".to_string());
     }
-    (config.require_verdicts && v.spf.is_none() && v.dkim.is_none())
-        .then(|| "no SPF or DKIM verdict and require_verdicts is on".to_string())
+    if !config.require_verdicts {
+        return None;
+    }
+    let missing: Vec<&str> = [
+        ("X-SES-Spam-Verdict", v.spam.is_none()),
+        ("X-SES-Virus-Verdict", v.virus.is_none()),
+        ("an SPF or DKIM result", v.spf.is_none() && v.dkim.is_none()),
+    ]
+    .into_iter()
+    .filter_map(|(name, absent)| absent.then_some(name))
+    .collect();
+    (!missing.is_empty())
+        .then(|| format!("no {} and require_verdicts is on", missing.join(", no ")))
 }
 
 fn null_sender(msg: &Inbound, _: &Config, _: &Facts) -> Option<String> {
@@ -610,7 +607,7 @@ mod tests {
     }
 
     #[test]
-    fn spam_and_virus_fail_fire_and_missing_verdicts_fire_only_when_required() {
+    fn spam_and_virus_fail_fire_and_missing_verdicts_are_unauthenticated_when_required() {
         assert_eq!(
             reason(&format!("X-SES-Spam-Verdict: FAIL\n{PERSON}")),
             Some(Reason::Spam)
@@ -628,7 +625,7 @@ mod tests {
             matches!(
                 d,
                 Decision::Skip {
-                    reason: Reason::Spam,
+                    reason: Reason::Unauthenticated,
                     ..
                 }
             ),
