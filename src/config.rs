@@ -4,6 +4,7 @@
 //! value fails at start-up with its key named, never halfway through a batch of mail.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::address::{parse_reply_address, split_display};
@@ -28,8 +29,13 @@ pub struct Config {
     pub from: String,
     /// The reply subject template; `{subject}` is the original subject.
     pub subject: String,
-    /// The reply's plain-text body template; `{subject}` is the original subject.
+    /// The reply's plain-text body template; see [`crate::reply`] for the placeholders.
     pub text: String,
+    /// An optional HTML body template; with it, replies are multipart/alternative.
+    pub html: Option<String>,
+    /// Templates for mail addressed to one inbound address, keyed by that address; what a
+    /// template leaves out comes from the keys above.
+    pub templates: BTreeMap<String, Template>,
     /// A sender answered within this many days is not answered again.
     pub reply_window_days: u32,
     /// When set, a message without the SES spam and virus verdicts is not answered.
@@ -46,6 +52,26 @@ pub struct Config {
     pub disabled_rules: Vec<String>,
     /// Sender local parts never answered; a leading or trailing `*` is a wildcard.
     pub system_senders: Vec<String>,
+}
+
+/// A reply template for one inbound address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Template {
+    pub from: Option<String>,
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+}
+
+/// The template that applies to one message, with every part filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolved<'a> {
+    pub from_name: Option<&'a str>,
+    pub from_address: &'a str,
+    pub subject: &'a str,
+    pub text: &'a str,
+    pub html: Option<&'a str>,
 }
 
 /// Local parts of robots and no-reply addresses, after the classic vacation program and
@@ -74,6 +100,8 @@ impl Default for Config {
             from: "hello@example.com".to_string(),
             subject: "Auto: {subject}".to_string(),
             text: DEFAULT_TEXT.to_string(),
+            html: None,
+            templates: BTreeMap::new(),
             reply_window_days: 7,
             require_verdicts: false,
             prefix: "inbound/".to_string(),
@@ -96,6 +124,8 @@ enum Kind {
     List,
     Number,
     Flag,
+    /// A JSON object, for the nested `templates` table.
+    Json,
 }
 
 const KEYS: &[(&str, Kind)] = &[
@@ -103,6 +133,8 @@ const KEYS: &[(&str, Kind)] = &[
     ("from", Kind::Text),
     ("subject", Kind::Text),
     ("text", Kind::Text),
+    ("html", Kind::Text),
+    ("templates", Kind::Json),
     ("reply_window_days", Kind::Number),
     ("require_verdicts", Kind::Flag),
     ("prefix", Kind::Text),
@@ -160,6 +192,12 @@ impl Config {
                     .parse::<i64>()
                     .map(toml::Value::Integer)
                     .map_err(|_| format!("{var}: expected a whole number, got {raw:?}"))?,
+                Kind::Json => {
+                    let json: serde_json::Value = serde_json::from_str(&raw)
+                        .map_err(|e| format!("{var}: not a JSON object: {e}"))?;
+                    toml::Value::try_from(json)
+                        .map_err(|e| format!("{var}: not a table of templates: {e}"))?
+                }
                 Kind::Flag => match raw.trim().to_ascii_lowercase().as_str() {
                     "1" | "true" | "yes" | "on" => toml::Value::Boolean(true),
                     "0" | "false" | "no" | "off" | "" => toml::Value::Boolean(false),
@@ -180,12 +218,6 @@ impl Config {
 
     /// Checks every value; the error starts with the offending key.
     pub fn validate(&self) -> Result<(), String> {
-        let (name, address) = split_display(&self.from);
-        parse_reply_address(address).map_err(|e| format!("from: {:?}: {e}", self.from))?;
-        if name.is_some_and(|n| n.chars().any(char::is_control)) {
-            return Err("from: the display name has control characters".to_string());
-        }
-
         if self.inbound_addresses.is_empty() {
             return Err("inbound_addresses: list at least one address".to_string());
         }
@@ -194,11 +226,20 @@ impl Config {
                 .map_err(|e| format!("inbound_addresses: {address:?}: {e}"))?;
         }
 
-        if self.subject.trim().is_empty() || self.subject.chars().any(char::is_control) {
-            return Err("subject: must be one non-empty line".to_string());
-        }
-        if self.text.trim().is_empty() {
-            return Err("text: the reply body must not be empty".to_string());
+        check_template("", Some(&self.from), Some(&self.subject), Some(&self.text))?;
+        for (address, template) in &self.templates {
+            let key = format!("templates.{address:?}.");
+            if !self
+                .inbound_addresses
+                .iter()
+                .any(|own| own.trim().eq_ignore_ascii_case(address.trim()))
+            {
+                return Err(format!(
+                    "templates: {address:?} is not one of inbound_addresses"
+                ));
+            }
+            let t = template;
+            check_template(&key, t.from.as_ref(), t.subject.as_ref(), t.text.as_ref())?;
         }
 
         if !(1..=MAX_REPLY_WINDOW_DAYS).contains(&self.reply_window_days) {
@@ -235,6 +276,41 @@ impl Config {
         split_display(&self.from).1
     }
 
+    /// Every address we send from: the global `from` and each template's.
+    pub fn from_addresses(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.from.as_str())
+            .chain(self.templates.values().filter_map(|t| t.from.as_deref()))
+            .map(|from| split_display(from).1)
+    }
+
+    /// The template for mail addressed to `inbound` (one of `inbound_addresses`), or the
+    /// global one.
+    pub fn template_for(&self, inbound: Option<&str>) -> Resolved<'_> {
+        let template = inbound.and_then(|address| {
+            self.templates
+                .iter()
+                .find(|(key, _)| key.trim().eq_ignore_ascii_case(address.trim()))
+                .map(|(_, template)| template)
+        });
+        let from = template
+            .and_then(|t| t.from.as_deref())
+            .unwrap_or(&self.from);
+        let (from_name, from_address) = split_display(from);
+        Resolved {
+            from_name,
+            from_address,
+            subject: template
+                .and_then(|t| t.subject.as_deref())
+                .unwrap_or(&self.subject),
+            text: template
+                .and_then(|t| t.text.as_deref())
+                .unwrap_or(&self.text),
+            html: template
+                .and_then(|t| t.html.as_deref())
+                .or(self.html.as_deref()),
+        }
+    }
+
     /// The reply From display name, if one is configured.
     pub fn from_name(&self) -> Option<&str> {
         split_display(&self.from).0
@@ -248,12 +324,38 @@ impl Config {
     /// Returns true if and only if `address` is one of ours (inbound or from).
     pub fn is_own_address(&self, address: &str) -> bool {
         let address = address.trim();
-        address.eq_ignore_ascii_case(self.from_address())
+        self.from_addresses()
+            .any(|own| own.eq_ignore_ascii_case(address))
             || self
                 .inbound_addresses
                 .iter()
                 .any(|own| own.trim().eq_ignore_ascii_case(address))
     }
+}
+
+/// Checks the parts of a template that are set; `key` prefixes the key in the error.
+fn check_template(
+    key: &str,
+    from: Option<&String>,
+    subject: Option<&String>,
+    text: Option<&String>,
+) -> Result<(), String> {
+    if let Some(from) = from {
+        let (name, address) = split_display(from);
+        parse_reply_address(address).map_err(|e| format!("{key}from: {from:?}: {e}"))?;
+        if name.is_some_and(|n| n.chars().any(char::is_control)) {
+            return Err(format!(
+                "{key}from: the display name has control characters"
+            ));
+        }
+    }
+    if subject.is_some_and(|s| s.trim().is_empty() || s.chars().any(char::is_control)) {
+        return Err(format!("{key}subject: must be one non-empty line"));
+    }
+    if text.is_some_and(|t| t.trim().is_empty()) {
+        return Err(format!("{key}text: the reply body must not be empty"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -314,6 +416,49 @@ mod tests {
     fn bad_from_is_rejected_naming_the_key() {
         let err = Config::from_toml("from = \"not an address\"\n").unwrap_err();
         assert!(err.starts_with("from"), "{err}");
+    }
+
+    #[test]
+    fn template_for_an_inbound_address_overrides_only_what_it_sets() {
+        let c = Config::from_toml(
+            "inbound_addresses = [\"hello@example.com\", \"support@example.com\"]\n\
+             [templates.\"support@example.com\"]\n\
+             from = \"Support <support@example.com>\"\nsubject = \"Ticket: {subject}\"\n",
+        )
+        .unwrap();
+        let support = c.template_for(Some("Support@Example.com"));
+        assert_eq!(support.from_address, "support@example.com");
+        assert_eq!(support.subject, "Ticket: {subject}");
+        assert_eq!(support.text, c.text);
+        assert_eq!(
+            c.template_for(Some("hello@example.com")).subject,
+            "Auto: {subject}"
+        );
+        assert!(c.is_own_address("support@example.com"));
+    }
+
+    #[test]
+    fn template_for_an_unknown_address_is_rejected() {
+        let err =
+            Config::from_toml("[templates.\"x@example.com\"]\nsubject = \"Hi\"\n").unwrap_err();
+        assert!(err.starts_with("templates"), "{err}");
+    }
+
+    #[test]
+    fn env_reads_templates_as_json() {
+        let c = Config::from_env(env(&[
+            ("MAILROOM_FROM", "bot@example.org"),
+            ("MAILROOM_INBOUND_ADDRESSES", "a@example.org"),
+            (
+                "MAILROOM_TEMPLATES",
+                r#"{"a@example.org": {"subject": "A: {subject}"}}"#,
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.template_for(Some("a@example.org")).subject,
+            "A: {subject}"
+        );
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub struct Inbound {
     pub resent_bcc: Vec<Mailbox>,
     /// Decoded; `None` when the header is absent.
     pub subject: Option<String>,
+    /// The Date header as written.
+    pub date: Option<String>,
     /// Without its angle brackets.
     pub message_id: Option<String>,
     pub in_reply_to: Vec<String>,
@@ -122,6 +124,7 @@ pub fn parse(raw: &[u8]) -> Result<Inbound, Unparseable> {
         subject: fields
             .first("subject")
             .map(|h| subject(&fields, h, &message)),
+        date: fields.raw("date"),
         message_id: fields
             .raw("message-id")
             .and_then(|v| message_ids(&v).into_iter().next()),

@@ -409,12 +409,13 @@ fn own_mail(msg: &Inbound, config: &Config, _: &Facts) -> Option<String> {
     if let Some(a) = sender_addresses(msg).find(|a| config.is_own_address(a)) {
         return Some(format!("sent from our own address {a}"));
     }
-    let ours = config.from_address();
-    if msg
-        .x_loop
-        .iter()
-        .any(|v| v.to_ascii_lowercase().contains(&ours.to_ascii_lowercase()))
-    {
+    let loops = |value: &String| {
+        let value = value.to_ascii_lowercase();
+        config
+            .from_addresses()
+            .any(|ours| value.contains(&ours.to_ascii_lowercase()))
+    };
+    if msg.x_loop.iter().any(loops) {
         return Some("X-Loop carries our address".to_string());
     }
     msg.in_reply_to
@@ -424,7 +425,9 @@ fn own_mail(msg: &Inbound, config: &Config, _: &Facts) -> Option<String> {
         .map(|id| format!("refers to our reply <{id}>"))
 }
 
-fn not_addressed(msg: &Inbound, config: &Config, _: &Facts) -> Option<String> {
+/// The first of our inbound addresses the message names in To, Cc, Bcc or Resent-*: the
+/// address it was written to, which picks the reply template.
+pub fn addressed_inbound<'c>(msg: &Inbound, config: &'c Config) -> Option<&'c str> {
     let recipients = [
         &msg.to,
         &msg.cc,
@@ -433,13 +436,22 @@ fn not_addressed(msg: &Inbound, config: &Config, _: &Facts) -> Option<String> {
         &msg.resent_cc,
         &msg.resent_bcc,
     ];
-    let addressed = recipients.iter().flat_map(|list| list.iter()).any(|m| {
-        config
-            .inbound_addresses
-            .iter()
-            .any(|own| own.trim().eq_ignore_ascii_case(m.address.trim()))
-    });
-    (!addressed).then(|| "none of inbound_addresses is in To, Cc or Resent-*".to_string())
+    recipients
+        .iter()
+        .flat_map(|list| list.iter())
+        .find_map(|m| {
+            config
+                .inbound_addresses
+                .iter()
+                .find(|own| own.trim().eq_ignore_ascii_case(m.address.trim()))
+                .map(String::as_str)
+        })
+}
+
+fn not_addressed(msg: &Inbound, config: &Config, _: &Facts) -> Option<String> {
+    addressed_inbound(msg, config)
+        .is_none()
+        .then(|| "none of inbound_addresses is in To, Cc or Resent-*".to_string())
 }
 
 fn bad_sender(msg: &Inbound, _: &Config, _: &Facts) -> Option<String> {
@@ -568,7 +580,7 @@ mod tests {
     #[test]
     fn reply_to_our_own_reply_fires_self() {
         let config = Config::default();
-        let ours = crate::reply::message_id_for("mid:1@example.org", &config);
+        let ours = crate::reply::message_id_for("mid:1@example.org", config.from_address());
         let headers = format!("{PERSON}\nIn-Reply-To: <{ours}>");
         assert_eq!(reason(&headers), Some(Reason::OwnMail));
     }

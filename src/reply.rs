@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::message::{Inbound, hex};
+use crate::policy;
 
 /// Replies carry this many characters of subject at most; longer ones are cut on a
 /// character boundary, before encoding, so no encoded word is ever split.
@@ -32,17 +33,14 @@ pub struct Reply {
     pub mime: Vec<u8>,
 }
 
-/// The Message-ID of our reply to the message with ledger identity `key`.
+/// The Message-ID of our reply, sent from `from_address`, to the message with ledger
+/// identity `key`.
 ///
 /// Derived from the identity, so a retried send of the same reply carries the same id, and
 /// a message that refers to it is recognised as a reply to us.
-pub fn message_id_for(key: &str, config: &Config) -> String {
+pub fn message_id_for(key: &str, from_address: &str) -> String {
     let digest = hex(&Sha256::digest(key.as_bytes()));
-    let domain = config
-        .from_address()
-        .rsplit('@')
-        .next()
-        .unwrap_or("localhost");
+    let domain = from_address.rsplit('@').next().unwrap_or("localhost");
     format!(
         "{ID_PREFIX}{}@{}",
         &digest[..32],
@@ -50,22 +48,18 @@ pub fn message_id_for(key: &str, config: &Config) -> String {
     )
 }
 
-/// Returns true if and only if `id` has the shape of a Message-ID we generate.
+/// Returns true if and only if `id` has the shape of a Message-ID we generate from one of
+/// our from addresses.
 pub fn is_our_message_id(id: &str, config: &Config) -> bool {
-    let domain = config
-        .from_address()
-        .rsplit('@')
-        .next()
-        .unwrap_or("localhost");
-    match id.rsplit_once('@') {
-        Some((local, d)) => {
-            let digest = local.strip_prefix(ID_PREFIX).unwrap_or_default();
-            d.eq_ignore_ascii_case(domain)
-                && digest.len() == 32
-                && digest.bytes().all(|b| b.is_ascii_hexdigit())
-        }
-        None => false,
-    }
+    let Some((local, domain)) = id.rsplit_once('@') else {
+        return false;
+    };
+    let digest = local.strip_prefix(ID_PREFIX).unwrap_or_default();
+    let ours = config
+        .from_addresses()
+        .filter_map(|from| from.rsplit_once('@'))
+        .any(|(_, d)| d.eq_ignore_ascii_case(domain));
+    ours && digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Replaces every control character (CR, LF, TAB, DEL, C1, ...) with a space and squeezes
@@ -85,16 +79,77 @@ fn truncate_chars(text: &str, max: usize) -> String {
     }
 }
 
-/// The reply subject: the template with `{subject}` replaced by the original, on one line
-/// and capped at [`MAX_SUBJECT_CHARS`].
-pub fn subject_for(msg: &Inbound, config: &Config) -> String {
-    let original = one_line(msg.subject.as_deref().unwrap_or_default());
-    let subject = one_line(&config.subject.replace("{subject}", &original));
+/// Display names and dates come from the sender; a template gets at most this much of each.
+const MAX_PLACEHOLDER_CHARS: usize = 64;
+
+/// The values a template may use, each already on one line.
+///
+/// - `{subject}`: the original subject, decoded.
+/// - `{name}`: the sender's display name, or their address when there is none.
+/// - `{date}`: the original Date header, or the time of the reply when it has none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placeholders {
+    pub subject: String,
+    pub name: String,
+    pub date: String,
+}
+
+impl Placeholders {
+    pub fn of(msg: &Inbound, to: &str, now: i64) -> Placeholders {
+        let sender = msg.from.first();
+        let name = sender
+            .and_then(|m| m.name.as_deref())
+            .map(one_line)
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| to.to_string());
+        let date = msg
+            .date
+            .as_deref()
+            .map(one_line)
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| Date::new(now).to_rfc822());
+        Placeholders {
+            subject: one_line(msg.subject.as_deref().unwrap_or_default()),
+            name: truncate_chars(&name, MAX_PLACEHOLDER_CHARS),
+            date: truncate_chars(&date, MAX_PLACEHOLDER_CHARS),
+        }
+    }
+
+    /// Fills `template`, passing each value through `escape` first.
+    fn fill(&self, template: &str, escape: impl Fn(&str) -> String) -> String {
+        template
+            .replace("{subject}", &escape(&self.subject))
+            .replace("{name}", &escape(&self.name))
+            .replace("{date}", &escape(&self.date))
+    }
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The reply subject: the template for the address the message was sent to, filled in,
+/// on one line and capped at [`MAX_SUBJECT_CHARS`].
+pub fn subject_for(msg: &Inbound, to: &str, config: &Config, now: i64) -> String {
+    let template = config.template_for(policy::addressed_inbound(msg, config));
+    let values = Placeholders::of(msg, to, now);
+    let subject = one_line(&values.fill(template.subject, str::to_string));
     truncate_chars(&subject, MAX_SUBJECT_CHARS)
 }
 
 /// Composes the reply to `msg` for the already-validated address `to`, dated `now`
-/// (Unix seconds).
+/// (Unix seconds), from the template of the inbound address the message was sent to.
 pub fn compose(
     msg: &Inbound,
     key: &str,
@@ -102,12 +157,12 @@ pub fn compose(
     config: &Config,
     now: i64,
 ) -> Result<Reply, String> {
-    let subject = subject_for(msg, config);
-    let message_id = message_id_for(key, config);
-    let original_subject = one_line(msg.subject.as_deref().unwrap_or_default());
-    let body = config.text.replace("{subject}", &original_subject);
+    let template = config.template_for(policy::addressed_inbound(msg, config));
+    let values = Placeholders::of(msg, to, now);
+    let subject = subject_for(msg, to, config, now);
+    let message_id = message_id_for(key, template.from_address);
 
-    let from = Address::new_address(config.from_name(), config.from_address());
+    let from = Address::new_address(template.from_name, template.from_address);
     let mut builder = MessageBuilder::new()
         .from(from)
         .to(Address::new_address(None::<&str>, to))
@@ -116,7 +171,7 @@ pub fn compose(
         .message_id(message_id.as_str())
         .header("Auto-Submitted", Raw::new("auto-replied"))
         .header("X-Auto-Response-Suppress", Raw::new("All"))
-        .header("X-Loop", Raw::new(config.from_address()));
+        .header("X-Loop", Raw::new(template.from_address));
 
     if let Some(original) = &msg.message_id {
         let mut references = msg.references.clone();
@@ -128,8 +183,12 @@ pub fn compose(
             .references(MessageId::from(references));
     }
 
+    builder = builder.text_body(values.fill(template.text, str::to_string));
+    if let Some(html) = template.html {
+        builder = builder.html_body(values.fill(html, escape_html));
+    }
+
     let mime = builder
-        .text_body(body)
         .write_to_vec()
         .map_err(|e| format!("writing MIME: {e}"))?;
     Ok(Reply {
@@ -194,9 +253,67 @@ mod tests {
     }
 
     #[test]
+    fn html_template_makes_an_alternative_with_escaped_values() {
+        let config = Config {
+            html: Some("<p>Dear {name}, re {subject}</p>".into()),
+            text: "Dear {name}, re {subject} of {date}".into(),
+            ..Config::default()
+        };
+        let raw = "From: \"<b>Eve</b>\" <eve@example.org>\r\nTo: hello@example.com\r\n\
+                   Date: Mon, 6 May 2024 10:00:00 +0000\r\nSubject: a & b\r\n\r\nhi\r\n";
+        let m = parse(raw.as_bytes()).unwrap();
+        let reply = compose(&m, "k", "eve@example.org", &config, 0).unwrap();
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&reply.mime)
+            .unwrap();
+        assert_eq!(parsed.html_body_count(), 1);
+        let html = parsed.body_html(0).unwrap();
+        assert!(
+            html.contains("Dear &lt;b&gt;Eve&lt;/b&gt;, re a &amp; b"),
+            "{html}"
+        );
+        let text = parsed.body_text(0).unwrap();
+        assert!(
+            text.contains("Dear <b>Eve</b>, re a & b of Mon, 6 May 2024"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn from_display_name_with_a_comma_is_quoted() {
+        let config = Config::from_toml("from = \"Doe, Support <hello@example.com>\"\n").unwrap();
+        let reply = compose(&inbound("Hi"), "k", "a@example.org", &config, 0).unwrap();
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&reply.mime)
+            .unwrap();
+        let from = parsed.from().unwrap().first().unwrap();
+        assert_eq!(from.name.as_deref(), Some("Doe, Support"));
+        assert_eq!(from.address.as_deref(), Some("hello@example.com"));
+        assert_eq!(parsed.from().unwrap().iter().count(), 1);
+    }
+
+    #[test]
+    fn template_of_the_addressed_inbound_address_is_used() {
+        let config = Config::from_toml(
+            "inbound_addresses = [\"hello@example.com\", \"support@example.org\"]\n\
+             [templates.\"support@example.org\"]\n\
+             from = \"support@example.org\"\nsubject = \"[Ticket] {subject}\"\n",
+        )
+        .unwrap();
+        let raw = "From: a@example.net\r\nTo: Support <SUPPORT@example.org>\r\n\
+                   Message-ID: <t@x>\r\nSubject: Broken\r\n\r\nhi\r\n";
+        let m = parse(raw.as_bytes()).unwrap();
+        let reply = compose(&m, "mid:t@x", "a@example.net", &config, 0).unwrap();
+        assert_eq!(reply.subject, "[Ticket] Broken");
+        assert!(reply.message_id.ends_with("@example.org"));
+        assert!(headers(&reply.mime).contains("From: <support@example.org>"));
+        assert!(is_our_message_id(&reply.message_id, &config));
+    }
+
+    #[test]
     fn long_subject_is_capped_on_a_character_boundary() {
         let m = inbound(&"é".repeat(500));
-        let s = subject_for(&m, &Config::default());
+        let s = subject_for(&m, "a@example.org", &Config::default(), 0);
         assert_eq!(s.chars().count(), MAX_SUBJECT_CHARS + 1);
         assert!(s.ends_with('…'));
     }
@@ -204,7 +321,7 @@ mod tests {
     #[test]
     fn our_message_ids_are_recognised_and_others_are_not() {
         let config = Config::default();
-        let id = message_id_for("mid:x", &config);
+        let id = message_id_for("mid:x", config.from_address());
         assert!(is_our_message_id(&id, &config));
         assert!(!is_our_message_id("mailroom.zz@example.com", &config));
         assert!(!is_our_message_id(
@@ -216,7 +333,8 @@ mod tests {
     #[test]
     fn message_id_is_stable_for_the_same_key() {
         let c = Config::default();
-        assert_eq!(message_id_for("k", &c), message_id_for("k", &c));
-        assert_ne!(message_id_for("k", &c), message_id_for("j", &c));
+        let from = c.from_address();
+        assert_eq!(message_id_for("k", from), message_id_for("k", from));
+        assert_ne!(message_id_for("k", from), message_id_for("j", from));
     }
 }

@@ -273,7 +273,8 @@ fn explain(config: &Config, file: &Path) -> ExitCode {
 
     match policy::decide(&inbound, config, &facts) {
         Decision::Reply { to } => {
-            let subject = reply::subject_for(&inbound, config);
+            let when = i64::try_from(facts.now).unwrap_or_default();
+            let subject = reply::subject_for(&inbound, &to, config, when);
             println!("\ndecision: reply to {to} with subject {subject:?}");
         }
         Decision::Skip {
