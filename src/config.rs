@@ -166,7 +166,7 @@ impl Config {
     /// Reads `MAILROOM_<KEY>` variables through `lookup` (lists are comma-separated).
     ///
     /// `from` and `inbound_addresses` are required here: a deployed function must never
-    /// fall back to the example addresses.
+    /// fall back to the example addresses. `require_verdicts` defaults to true.
     pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
         let mut table = toml::Table::new();
 
@@ -206,6 +206,12 @@ impl Config {
             };
             table.insert(key.to_string(), value);
         }
+
+        // Deployed, a reply to a message SES did not judge risks backscatter: strict
+        // unless the operator says otherwise.
+        table
+            .entry("require_verdicts")
+            .or_insert(toml::Value::Boolean(true));
 
         let config = Config::deserialize(toml::Value::Table(table))
             .map_err(|e| format!("MAILROOM_*: {}", e.message()))?;
@@ -484,6 +490,18 @@ mod tests {
         assert_eq!(c.reply_window_days, 14);
         assert!(c.require_verdicts);
         assert_eq!(c.table.as_deref(), Some("ledger"));
+    }
+
+    #[test]
+    fn env_requires_verdicts_unless_told_otherwise() {
+        let base = [
+            ("MAILROOM_FROM", "bot@example.org"),
+            ("MAILROOM_INBOUND_ADDRESSES", "a@example.org"),
+        ];
+        assert!(Config::from_env(env(&base)).unwrap().require_verdicts);
+        let mut off = base.to_vec();
+        off.push(("MAILROOM_REQUIRE_VERDICTS", "false"));
+        assert!(!Config::from_env(env(&off)).unwrap().require_verdicts);
     }
 
     #[test]
