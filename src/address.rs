@@ -94,6 +94,14 @@ pub fn sender_key(address: &str) -> String {
     address.trim().to_lowercase()
 }
 
+/// The form addresses are compared in: canonical (punycode domain) and lowercased when
+/// it parses, else just trimmed and lowercased.
+pub fn canonical(address: &str) -> String {
+    parse_reply_address(address)
+        .unwrap_or_else(|_| address.trim().to_string())
+        .to_lowercase()
+}
+
 /// Splits a configured `Name <local@domain>` or bare `local@domain` into its parts.
 pub fn split_display(input: &str) -> (Option<&str>, &str) {
     let input = input.trim();

@@ -158,9 +158,9 @@ impl Config {
 
     /// Parses and validates TOML text.
     pub fn from_toml(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        let config: Config = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
         config.validate()?;
-        Ok(config)
+        Ok(config.normalized())
     }
 
     /// Reads `MAILROOM_<KEY>` variables through `lookup` (lists are comma-separated).
@@ -219,7 +219,29 @@ impl Config {
             let (key, rest) = e.split_once(':').unwrap_or((&e, ""));
             format!("MAILROOM_{}:{rest}", key.to_ascii_uppercase())
         })?;
-        Ok(config)
+        Ok(config.normalized())
+    }
+
+    /// Puts every configured address in the form mail is compared in: domains lowercased
+    /// and internationalized ones in punycode, so `hello@bücher.example` matches mail to
+    /// `hello@xn--bcher-kva.example` and no raw UTF-8 reaches a header we write.
+    /// Call only after [`Config::validate`] passed.
+    fn normalized(mut self) -> Config {
+        let address = |a: &str| parse_reply_address(a).unwrap_or_else(|_| a.trim().to_string());
+        let display = |from: &str| match split_display(from) {
+            (Some(name), a) => format!("{name} <{}>", address(a)),
+            (None, a) => address(a),
+        };
+        self.inbound_addresses = self.inbound_addresses.iter().map(|a| address(a)).collect();
+        self.from = display(&self.from);
+        self.templates = std::mem::take(&mut self.templates)
+            .into_iter()
+            .map(|(key, mut template)| {
+                template.from = template.from.as_deref().map(display);
+                (address(&key), template)
+            })
+            .collect();
+        self
     }
 
     /// Checks every value; the error starts with the offending key.
@@ -329,7 +351,8 @@ impl Config {
 
     /// Returns true if and only if `address` is one of ours (inbound or from).
     pub fn is_own_address(&self, address: &str) -> bool {
-        let address = address.trim();
+        let address = crate::address::canonical(address);
+        let address = address.as_str();
         self.from_addresses()
             .any(|own| own.eq_ignore_ascii_case(address))
             || self
@@ -337,6 +360,16 @@ impl Config {
                 .iter()
                 .any(|own| own.trim().eq_ignore_ascii_case(address))
     }
+}
+
+/// Names where a TOML file went wrong: the line and its text, which holds the key.
+fn toml_error(text: &str, error: &toml::de::Error) -> String {
+    let Some(span) = error.span() else {
+        return error.message().to_string();
+    };
+    let line = text[..span.start.min(text.len())].matches('\n').count();
+    let source = text.lines().nth(line).unwrap_or_default().trim();
+    format!("line {} ({source}): {}", line + 1, error.message())
 }
 
 /// Checks the parts of a template that are set; `key` prefixes the key in the error.
@@ -410,6 +443,28 @@ mod tests {
     fn unknown_toml_key_is_named() {
         let err = Config::from_toml("reply_window = 3\n").unwrap_err();
         assert!(err.contains("reply_window"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_reported_with_its_line_and_key() {
+        let err =
+            Config::from_toml("subject = \"x\"\nreply_window_days = \"seven\"\n").unwrap_err();
+        assert!(
+            err.starts_with("line 2 (reply_window_days = \"seven\")"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn internationalized_addresses_are_kept_in_punycode() {
+        let c = Config::from_toml(
+            "inbound_addresses = [\"hello@bücher.example\"]\nfrom = \"Shop <hello@bücher.example>\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.inbound_addresses, ["hello@xn--bcher-kva.example"]);
+        assert_eq!(c.from_address(), "hello@xn--bcher-kva.example");
+        assert!(c.is_own_address("hello@bücher.example"));
+        assert!(c.is_own_address("HELLO@xn--bcher-kva.example"));
     }
 
     #[test]

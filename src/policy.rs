@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::address::{parse_reply_address, sender_key};
+use crate::address::{canonical, parse_reply_address, sender_key};
 use crate::config::Config;
 use crate::message::{Inbound, ReturnPath};
 
@@ -260,6 +260,42 @@ fn local_part(address: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// The local parts an envelope address may stand for, lowercased: as written, without a
+/// `+tag` (VERP and sub-addressing), unwrapped from BATV (`prvs=tag=local`) and SRS
+/// (`SRS0=hash=tt=domain=local`) rewriting, and with `_` read as `-`. Bounce and
+/// no-reply senders hide behind all of these.
+fn local_parts(address: &str) -> Vec<String> {
+    let local = local_part(address);
+    let mut parts = vec![local.clone()];
+    let batv = local
+        .strip_prefix("prvs=")
+        .or_else(|| local.strip_prefix("msprvs1="))
+        .and_then(|rest| rest.split_once('='))
+        .map(|(_, l)| l)
+        .or_else(|| {
+            local
+                .strip_prefix("btv1==")
+                .and_then(|r| r.split_once("=="))
+                .map(|(_, l)| l)
+        });
+    let srs = (local.starts_with("srs0=") || local.starts_with("srs1="))
+        .then(|| local.rsplit('=').next())
+        .flatten();
+    parts.extend(batv.into_iter().chain(srs).map(str::to_string));
+    for part in parts.clone() {
+        if let Some((base, _)) = part.split_once('+') {
+            parts.push(base.to_string());
+        }
+    }
+    for part in parts.clone() {
+        if part.contains('_') {
+            parts.push(part.replace('_', "-"));
+        }
+    }
+    parts.retain(|p| !p.is_empty());
+    parts
+}
+
 /// The first token of a structured header value, lowercased, without comments or
 /// parameters: `Auto-Generated; x=1` and `no (by hand)` give `auto-generated` and `no`.
 fn keyword(value: &str) -> String {
@@ -334,29 +370,48 @@ fn null_sender(msg: &Inbound, _: &Config, _: &Facts) -> Option<String> {
 
 const DAEMON_LOCAL_PARTS: &[&str] = &["mailer-daemon", "postmaster", "mail-daemon"];
 
+/// Top-level types that are machine reports, whether or not wrapped in a
+/// multipart/report.
+const REPORT_TYPES: &[&str] = &[
+    "multipart/report",
+    "message/delivery-status",
+    "message/disposition-notification",
+    "message/feedback-report",
+];
+
 fn bounce(msg: &Inbound, _: &Config, _: &Facts) -> Option<String> {
-    if msg.content_type == "multipart/report" {
-        return Some("the message is a multipart/report".to_string());
+    if REPORT_TYPES.contains(&msg.content_type.as_str()) {
+        return Some(format!("the message is a {}", msg.content_type));
     }
     sender_addresses(msg)
-        .find(|a| DAEMON_LOCAL_PARTS.contains(&local_part(a).as_str()))
+        .find(|a| {
+            local_parts(a)
+                .iter()
+                .any(|l| DAEMON_LOCAL_PARTS.contains(&l.as_str()))
+        })
         .map(|a| format!("sent by {}", crate::redact::address(a)))
 }
 
+/// `Precedence` values that mark an automatic reply rather than bulk mail.
+const AUTO_REPLY_PRECEDENCE: &[&str] = &["auto_reply", "auto-reply", "autoreply"];
+
 fn auto_submitted(msg: &Inbound, _: &Config, _: &Facts) -> Option<String> {
-    if let Some(value) = &msg.auto_submitted {
-        let word = keyword(value);
-        if word != "no" {
-            return Some(format!("Auto-Submitted: {word}"));
-        }
+    if let Some(word) = msg
+        .auto_submitted
+        .iter()
+        .map(|v| keyword(v))
+        .find(|w| w != "no")
+    {
+        return Some(format!("Auto-Submitted: {word}"));
     }
     if let Some(name) = msg.robot_headers.first() {
         return Some(format!("{name} is present"));
     }
     msg.precedence
-        .as_deref()
-        .filter(|p| keyword(p) == "auto_reply")
-        .map(|_| "Precedence: auto_reply".to_string())
+        .iter()
+        .map(|p| keyword(p))
+        .find(|p| AUTO_REPLY_PRECEDENCE.contains(&p.as_str()))
+        .map(|p| format!("Precedence: {p}"))
 }
 
 const LIST_PRECEDENCE: &[&str] = &["bulk", "list", "junk"];
@@ -366,16 +421,17 @@ fn list(msg: &Inbound, _: &Config, _: &Facts) -> Option<String> {
         let name = header.split(':').next().unwrap_or(header);
         return Some(format!("{name} is present"));
     }
-    let precedence = keyword(msg.precedence.as_deref()?);
-    LIST_PRECEDENCE
-        .contains(&precedence.as_str())
-        .then(|| format!("Precedence: {precedence}"))
+    msg.precedence
+        .iter()
+        .map(|p| keyword(p))
+        .find(|p| LIST_PRECEDENCE.contains(&p.as_str()))
+        .map(|p| format!("Precedence: {p}"))
 }
 
 fn suppress(msg: &Inbound, _: &Config, _: &Facts) -> Option<String> {
-    let value = msg.x_auto_response_suppress.as_deref()?;
-    value
-        .split(',')
+    msg.x_auto_response_suppress
+        .iter()
+        .flat_map(|value| value.split(','))
         .map(str::trim)
         .find(|t| ["all", "oof", "autoreply"].contains(&t.to_ascii_lowercase().as_str()))
         .map(|t| format!("X-Auto-Response-Suppress: {t}"))
@@ -395,11 +451,11 @@ fn glob(pattern: &str, local: &str) -> bool {
 
 fn system_sender(msg: &Inbound, config: &Config, _: &Facts) -> Option<String> {
     sender_addresses(msg).find_map(|address| {
-        let local = local_part(address);
+        let locals = local_parts(address);
         config
             .system_senders
             .iter()
-            .find(|p| glob(p, &local))
+            .find(|p| locals.iter().any(|local| glob(p, local)))
             .map(|p| format!("local part matches {p:?}"))
     })
 }
@@ -440,10 +496,11 @@ pub fn addressed_inbound<'c>(msg: &Inbound, config: &'c Config) -> Option<&'c st
         .iter()
         .flat_map(|list| list.iter())
         .find_map(|m| {
+            let address = canonical(&m.address);
             config
                 .inbound_addresses
                 .iter()
-                .find(|own| own.trim().eq_ignore_ascii_case(m.address.trim()))
+                .find(|own| own.eq_ignore_ascii_case(&address))
                 .map(String::as_str)
         })
 }
@@ -686,6 +743,73 @@ mod tests {
         }
         let h = PERSON.replace("jane@", "reply-all@");
         assert_eq!(reason(&h), None);
+    }
+
+    #[test]
+    fn robot_markers_below_a_harmless_one_still_fire() {
+        let h = format!("Auto-Submitted: no\nAuto-Submitted: auto-replied\n{PERSON}");
+        assert_eq!(reason(&h), Some(Reason::AutoSubmitted));
+        let h = format!("Precedence: first-class\nPrecedence: bulk\n{PERSON}");
+        assert_eq!(reason(&h), Some(Reason::List));
+        let h = format!("{PERSON}\nX-Precedence: auto-reply");
+        assert_eq!(reason(&h), Some(Reason::AutoSubmitted));
+        let h = format!("{PERSON}\nX-Auto-Response-Suppress: DR\nX-Auto-Response-Suppress: OOF");
+        assert_eq!(reason(&h), Some(Reason::SuppressRequested));
+    }
+
+    #[test]
+    fn tagged_and_rewritten_envelope_senders_are_unwrapped() {
+        for (envelope, expected) in [
+            (
+                "bounces+1234-abcd-jane=example.org@em1.example.com",
+                Reason::SystemSender,
+            ),
+            ("noreply+123@example.com", Reason::SystemSender),
+            (
+                "list-bounces+jane=example.org@lists.example.org",
+                Reason::SystemSender,
+            ),
+            ("MAILER-DAEMON+x@mx.example.org", Reason::Bounce),
+            ("Mailer_Daemon@mx.example.org", Reason::Bounce),
+            ("prvs=1234abcd=mailer-daemon@mx.example.org", Reason::Bounce),
+            (
+                "SRS0=HHH=TT=orig.example=mailer-daemon@forwarder.example",
+                Reason::Bounce,
+            ),
+        ] {
+            let h = PERSON.replace(
+                "Return-Path: <jane@example.org>",
+                &format!("Return-Path: <{envelope}>"),
+            );
+            assert_eq!(reason(&h), Some(expected), "{envelope}");
+        }
+        let h = PERSON.replace(
+            "<jane@example.org>\nFrom",
+            "<jane+orders@example.org>\nFrom",
+        );
+        assert_eq!(reason(&h), None);
+    }
+
+    #[test]
+    fn delivery_status_at_the_top_level_is_a_bounce() {
+        let h = format!("{PERSON}\nContent-Type: message/delivery-status");
+        assert_eq!(reason(&h), Some(Reason::Bounce));
+    }
+
+    #[test]
+    fn null_return_path_with_a_comment_is_a_null_sender() {
+        let h = PERSON.replace("<jane@example.org>\nFrom", "<> (null)\nFrom");
+        assert_eq!(reason(&h), Some(Reason::NullSender));
+    }
+
+    #[test]
+    fn mail_to_the_punycode_form_of_an_idn_inbound_address_is_addressed() {
+        let config = Config::from_toml("inbound_addresses = [\"hello@bücher.example\"]\n").unwrap();
+        let h = PERSON.replace("To: hello@example.com", "To: Hello@XN--BCHER-KVA.example");
+        assert!(matches!(
+            decide(&msg(&h), &config, &Facts::default()),
+            Decision::Reply { .. }
+        ));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Stored messages on disk, for the CLI: single files, folders and mbox files.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
@@ -65,22 +66,44 @@ pub fn is_mbox(path: &Path) -> bool {
     matches!(ext.as_deref(), Some("mbox" | "mbx")) || path.file_name().is_some_and(|n| n == "mbox")
 }
 
-/// Reads one file into its messages: an mbox ([`is_mbox`]) gives each message it holds;
-/// anything else is one message, with a leading `From ` envelope line dropped, refused
-/// unread when over `max_bytes`.
-pub fn read(path: &Path, max_bytes: u64) -> Result<Vec<Result<Stored, String>>, Error> {
-    let source = path.display().to_string();
-    let size = std::fs::metadata(path)
-        .map_err(|e| Error::io(path, e))?
-        .len();
+/// One entry of a file: a message, or one refused unread for its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Message(Stored),
+    TooLarge { source: String, size: u64 },
+}
 
-    if !is_mbox(path) {
-        if size > max_bytes {
-            return Ok(vec![Err(format!(
-                "{size} bytes is over max_message_bytes ({max_bytes})"
-            ))]);
+/// Reads one file into its messages: an mbox ([`is_mbox`]) gives each message it holds;
+/// anything else is one message, with a leading `From ` envelope line dropped. A message
+/// over `max_bytes` is refused unread.
+///
+/// Only regular files are read, and never more than `max_bytes + 1` bytes of one: a
+/// FIFO would hang the run and `/dev/zero` would fill memory.
+pub fn read(path: &Path, max_bytes: u64) -> Result<Vec<Entry>, Error> {
+    let source = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        let kind = std::io::ErrorKind::InvalidInput;
+        return Err(Error::io(
+            path,
+            std::io::Error::new(kind, "not a regular file"),
+        ));
+    }
+
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut raw = Vec::new();
+    let limit = if is_mbox(path) { meta.len() } else { max_bytes };
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut raw)
+        .map_err(|e| Error::io(path, e))?;
+
+    if !is_mbox(path) || !raw.starts_with(b"From ") {
+        if raw.len() as u64 > max_bytes {
+            return Ok(vec![Entry::TooLarge {
+                source,
+                size: meta.len().max(raw.len() as u64),
+            }]);
         }
-        let mut raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         if raw.starts_with(b"From ") {
             let line_end = raw
                 .iter()
@@ -88,23 +111,23 @@ pub fn read(path: &Path, max_bytes: u64) -> Result<Vec<Result<Stored, String>>, 
                 .map_or(raw.len(), |i| i + 1);
             raw.drain(..line_end);
         }
-        return Ok(vec![Ok(Stored { source, raw })]);
+        return Ok(vec![Entry::Message(Stored { source, raw })]);
     }
 
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = std::io::BufReader::new(file);
     let mut out = Vec::new();
-    for (i, message) in mail_parser::mailbox::mbox::MessageIterator::new(reader).enumerate() {
+    let messages = mail_parser::mailbox::mbox::MessageIterator::new(raw.as_slice());
+    for (i, message) in messages.enumerate() {
         let message = message.map_err(|e| Error::io(path, e))?;
+        let source = format!("{source}#{}", i + 1);
         let contents = message.unwrap_contents();
         out.push(if contents.len() as u64 > max_bytes {
-            Err(format!(
-                "{} bytes is over max_message_bytes ({max_bytes})",
-                contents.len()
-            ))
+            Entry::TooLarge {
+                source,
+                size: contents.len() as u64,
+            }
         } else {
-            Ok(Stored {
-                source: format!("{source}#{}", i + 1),
+            Entry::Message(Stored {
+                source,
                 raw: contents,
             })
         });
@@ -129,7 +152,10 @@ mod tests {
         let messages: Vec<Stored> = read(&path, 1 << 20)
             .unwrap()
             .into_iter()
-            .map(Result::unwrap)
+            .map(|entry| match entry {
+                Entry::Message(stored) => stored,
+                other => panic!("{other:?}"),
+            })
             .collect();
         assert_eq!(messages.len(), 2);
         assert!(messages[0].source.ends_with("saved.mbox#1"));
@@ -147,9 +173,43 @@ mod tests {
         )
         .unwrap();
         let messages = read(&path, 1 << 20).unwrap();
-        assert_eq!(messages.len(), 1);
-        let raw = messages[0].as_ref().unwrap().raw.clone();
-        assert!(raw.starts_with(b"Return-Path: <>"));
+        let [Entry::Message(stored)] = messages.as_slice() else {
+            panic!("{messages:?}");
+        };
+        assert!(stored.raw.starts_with(b"Return-Path: <>"));
+    }
+
+    #[test]
+    fn mbox_without_a_from_line_is_one_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odd.mbox");
+        std::fs::write(&path, "Subject: one\n\nbody\n").unwrap();
+        let messages = read(&path, 1 << 20).unwrap();
+        assert!(
+            matches!(messages.as_slice(), [Entry::Message(_)]),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn devices_and_pipes_are_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("zero.eml");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let err = read(&link, 1024).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn a_file_growing_past_its_size_is_read_no_further_than_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.eml");
+        std::fs::write(&path, vec![b'x'; 5000]).unwrap();
+        let messages = read(&path, 1000).unwrap();
+        assert!(matches!(
+            messages.as_slice(),
+            [Entry::TooLarge { size: 5000, .. }]
+        ));
     }
 
     #[test]

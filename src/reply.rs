@@ -72,6 +72,32 @@ pub fn one_line(text: &str) -> String {
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Breaks up `=?` so that text which still looks like an RFC 2047 encoded word after
+/// decoding (a word encoded twice) is sent as text, not decoded again by the recipient.
+fn inert_encoded_words(text: &str) -> String {
+    text.replace("=?", "= ?")
+}
+
+/// References kept from the inbound message: the thread's root and the most recent
+/// ones, as RFC 5322 section 3.6.4 allows, so a hostile list cannot bloat the reply.
+const MAX_REFERENCES: usize = 10;
+
+fn references(msg: &Inbound, original: &str) -> Vec<String> {
+    let mut ids: Vec<String> = msg
+        .references
+        .iter()
+        .filter(|id| *id != original)
+        .cloned()
+        .collect();
+    if ids.len() >= MAX_REFERENCES {
+        let recent = ids.split_off(ids.len() - (MAX_REFERENCES - 2));
+        ids.truncate(1);
+        ids.extend(recent);
+    }
+    ids.push(original.to_string());
+    ids
+}
+
 fn truncate_chars(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", text[..cut].trim_end()),
@@ -115,12 +141,34 @@ impl Placeholders {
         }
     }
 
-    /// Fills `template`, passing each value through `escape` first.
+    /// Fills `template` in one pass, passing each value through `escape` first. One pass,
+    /// so a `{name}` inside the sender's subject stays text.
     fn fill(&self, template: &str, escape: impl Fn(&str) -> String) -> String {
-        template
-            .replace("{subject}", &escape(&self.subject))
-            .replace("{name}", &escape(&self.name))
-            .replace("{date}", &escape(&self.date))
+        let mut out = String::with_capacity(template.len() + 64);
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            rest = &rest[open..];
+            let value = [
+                ("{subject}", &self.subject),
+                ("{name}", &self.name),
+                ("{date}", &self.date),
+            ]
+            .into_iter()
+            .find(|(token, _)| rest.starts_with(token));
+            match value {
+                Some((token, value)) => {
+                    out.push_str(&escape(value));
+                    rest = &rest[token.len()..];
+                }
+                None => {
+                    out.push('{');
+                    rest = &rest[1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
     }
 }
 
@@ -145,7 +193,7 @@ pub fn subject_for(msg: &Inbound, to: &str, config: &Config, now: i64) -> String
     let template = config.template_for(policy::addressed_inbound(msg, config));
     let values = Placeholders::of(msg, to, now);
     let subject = one_line(&values.fill(template.subject, str::to_string));
-    truncate_chars(&subject, MAX_SUBJECT_CHARS)
+    truncate_chars(&inert_encoded_words(&subject), MAX_SUBJECT_CHARS)
 }
 
 /// Composes the reply to `msg` for the already-validated address `to`, dated `now`
@@ -174,13 +222,9 @@ pub fn compose(
         .header("X-Loop", Raw::new(template.from_address));
 
     if let Some(original) = &msg.message_id {
-        let mut references = msg.references.clone();
-        if !references.contains(original) {
-            references.push(original.clone());
-        }
         builder = builder
             .in_reply_to(MessageId::new(original.as_str()))
-            .references(MessageId::from(references));
+            .references(MessageId::from(references(msg, original)));
     }
 
     builder = builder.text_body(values.fill(template.text, str::to_string));
@@ -308,6 +352,57 @@ mod tests {
         assert!(reply.message_id.ends_with("@example.org"));
         assert!(headers(&reply.mime).contains("From: <support@example.org>"));
         assert!(is_our_message_id(&reply.message_id, &config));
+    }
+
+    #[test]
+    fn an_encoded_word_left_after_decoding_is_not_sent_live() {
+        // CR LF and a Bcc line, encoded three times: decoding twice leaves a live word.
+        let thrice = "=?utf-8?B?PT91dGYtOD9CP1BUOTFkR1l0T0Q5Q1AxTkhWbk5pUnpoT1EydEthbGw2YjJka2\
+                      JXeHFaRWRzZEZGSFZqUlpWekYzWWtkVmRXSnRWakEvUFE9PT89?=";
+        let reply = compose(
+            &inbound(thrice),
+            "k",
+            "a@example.org",
+            &Config::default(),
+            0,
+        )
+        .unwrap();
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&reply.mime)
+            .unwrap();
+        let subject = parsed.subject().unwrap();
+        assert!(!subject.contains(['\r', '\n']), "{subject:?}");
+        assert!(parsed.bcc().is_none());
+    }
+
+    #[test]
+    fn placeholders_in_the_senders_values_are_not_expanded() {
+        let config = Config {
+            subject: "{subject} / {name}".into(),
+            ..Config::default()
+        };
+        let raw = "From: \"Eve {subject}\" <eve@example.org>\r\nTo: hello@example.com\r\n\
+                   Subject: Re: {name} on {date}\r\n\r\nhi\r\n";
+        let m = parse(raw.as_bytes()).unwrap();
+        assert_eq!(
+            subject_for(&m, "eve@example.org", &config, 0),
+            "Re: {name} on {date} / Eve {subject}"
+        );
+    }
+
+    #[test]
+    fn references_are_capped_keeping_the_root_and_the_latest() {
+        let ids: Vec<String> = (0..500).map(|i| format!("<r{i}@example.org>")).collect();
+        let raw = format!(
+            "From: a@example.org\r\nMessage-ID: <m@example.org>\r\nReferences: {}\r\n\r\nhi\r\n",
+            ids.join(" ")
+        );
+        let m = parse(raw.as_bytes()).unwrap();
+        let kept = references(&m, "m@example.org");
+        assert_eq!(kept.len(), MAX_REFERENCES);
+        assert_eq!(kept[0], "r0@example.org");
+        assert_eq!(kept[MAX_REFERENCES - 2], "r499@example.org");
+        assert_eq!(kept[MAX_REFERENCES - 1], "m@example.org");
     }
 
     #[test]

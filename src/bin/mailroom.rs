@@ -14,7 +14,7 @@ use mailroom::mailer::outbox::Outbox;
 use mailroom::message;
 use mailroom::pipeline::{Outcome, Pipeline, Verdict, now};
 use mailroom::policy::{self, Decision, Facts, Reason};
-use mailroom::replay;
+use mailroom::replay::{self, Entry};
 use mailroom::reply;
 
 #[derive(Parser)]
@@ -146,18 +146,29 @@ async fn run_replay(
         if progress {
             eprint!("\r[{}/{}] ", i + 1, files.len());
         }
-        let stored = match replay::read(file, max_bytes) {
-            Ok(stored) => stored,
-            Err(e) => vec![Err(e.to_string())],
+        let entries = match replay::read(file, max_bytes) {
+            Ok(entries) => entries,
+            Err(e) => {
+                let outcome = Outcome::failed(&file.display().to_string(), None, &e);
+                outcome.log();
+                print_outcome(&mut stdout, &outcome, json);
+                outcomes.push(outcome.decision);
+                continue;
+            }
         };
-        for (n, item) in stored.into_iter().enumerate() {
-            let outcome = match item {
-                Ok(stored) => pipeline
-                    .process(&stored.source, &stored.raw, now())
-                    .await
-                    .unwrap_or_else(|e| Outcome::failed(&stored.source, None, &e)),
-                Err(why) => {
-                    let source = format!("{}#{}", file.display(), n + 1);
+        for entry in entries {
+            let outcome = match entry {
+                Entry::Message(stored) => {
+                    match pipeline.process(&stored.source, &stored.raw, now()).await {
+                        Ok(outcome) => outcome,
+                        Err(e) => {
+                            let id = message::parse(&stored.raw).ok().and_then(|m| m.message_id);
+                            Outcome::failed(&stored.source, id, &e)
+                        }
+                    }
+                }
+                Entry::TooLarge { source, size } => {
+                    let why = format!("{size} bytes is over max_message_bytes ({max_bytes})");
                     pipeline
                         .skip_unread(&source, Reason::TooLarge, why, now())
                         .await
@@ -231,17 +242,17 @@ fn print_outcome(out: &mut impl Write, outcome: &Outcome, json: bool) {
 }
 
 fn explain(config: &Config, file: &Path) -> ExitCode {
-    let stored = match replay::read(file, config.max_message_bytes) {
-        Ok(stored) => stored,
+    let entries = match replay::read(file, config.max_message_bytes) {
+        Ok(entries) => entries,
         Err(e) => return usage_error(e),
     };
-    let Some(first) = stored.into_iter().next() else {
+    let Some(first) = entries.into_iter().next() else {
         return usage_error(format!("{}: no message in the file", file.display()));
     };
     let raw = match first {
-        Ok(stored) => stored.raw,
-        Err(why) => {
-            println!("decision: skip (too-large): {why}");
+        Entry::Message(stored) => stored.raw,
+        Entry::TooLarge { size, .. } => {
+            println!("decision: skip (too-large): {size} bytes is over max_message_bytes");
             return ExitCode::SUCCESS;
         }
     };
