@@ -2,6 +2,8 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use tokio::io::AsyncReadExt;
+
 use super::{Fetched, ObjectStore};
 use crate::error::{Error, Retry};
 use crate::event::ObjectRef;
