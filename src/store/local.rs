@@ -39,16 +39,32 @@ impl FileStore {
 impl ObjectStore for FileStore {
     async fn fetch(&self, object: &ObjectRef, max_bytes: u64) -> Result<Fetched, Error> {
         let path = self.path_of(object)?;
-        let size = tokio::fs::metadata(&path)
-            .await
-            .map_err(|e| Error::io(&path, e))?
-            .len();
-        if size > max_bytes {
-            return Ok(Fetched::TooLarge { size });
-        }
-        let body = tokio::fs::read(&path)
+        let meta = tokio::fs::metadata(&path)
             .await
             .map_err(|e| Error::io(&path, e))?;
+        if !meta.is_file() {
+            let kind = std::io::ErrorKind::InvalidInput;
+            let error = std::io::Error::new(kind, "not a regular file");
+            return Err(Error::io(&path, error));
+        }
+        if meta.len() > max_bytes {
+            return Ok(Fetched::TooLarge { size: meta.len() });
+        }
+
+        // The file may grow between the two calls; never read past the limit.
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| Error::io(&path, e))?;
+        let mut body = Vec::new();
+        file.take(max_bytes + 1)
+            .read_to_end(&mut body)
+            .await
+            .map_err(|e| Error::io(&path, e))?;
+        if body.len() as u64 > max_bytes {
+            return Ok(Fetched::TooLarge {
+                size: body.len() as u64,
+            });
+        }
         Ok(Fetched::Body(body))
     }
 }
@@ -88,6 +104,18 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(got, Fetched::TooLarge { size: 4096 });
+    }
+
+    #[tokio::test]
+    async fn device_behind_a_key_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("b")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("b/zero")).unwrap();
+        let err = FileStore::new(dir.path())
+            .fetch(&object("b", "zero"), 1024)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 
     #[tokio::test]
