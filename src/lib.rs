@@ -15,12 +15,14 @@
 //! - [`handler`]: the Lambda function body, over any store, ledger and mailer.
 //! - [`replay`]: enumerates stored messages on disk (files, folders, mbox) for the CLI.
 //! - [`config`]: settings from a TOML file or `MAILROOM_*` environment variables.
+//! - [`aws`]: the S3, DynamoDB and SES clients, with their retry and timeout budget.
 //!
 //! Parsing, deciding and composing do no I/O, so they are tested exhaustively in
 //! isolation; the store, ledger and mailer are small traits with a local implementation
 //! and an AWS one.
 
 pub mod address;
+pub mod aws;
 pub mod config;
 pub mod error;
 pub mod event;

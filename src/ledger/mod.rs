@@ -5,6 +5,7 @@
 //! into its final state. A claim whose lease ran out (the process died mid-way) and a
 //! failed message can be claimed again.
 
+pub mod dynamodb;
 pub mod local;
 
 use std::future::Future;

@@ -1,6 +1,7 @@
 //! Sending the composed reply.
 
 pub mod outbox;
+pub mod ses;
 
 use std::future::Future;
 

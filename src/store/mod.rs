@@ -1,6 +1,7 @@
 //! Fetching the raw message an event points at.
 
 pub mod local;
+pub mod s3;
 
 use std::future::Future;
 
