@@ -48,6 +48,9 @@ pub struct Config {
     pub configuration_set: Option<String>,
     /// Messages larger than this are skipped unread.
     pub max_message_bytes: u64,
+    /// At most this many replies in one clock hour, whoever the senders: a flood or a
+    /// forged-sender campaign cannot burn the sending reputation.
+    pub max_replies_per_hour: u64,
     /// Rules (by name, see `mailroom explain`) that never fire.
     pub disabled_rules: Vec<String>,
     /// Sender local parts never answered; a leading or trailing `*` is a wildcard.
@@ -108,6 +111,7 @@ impl Default for Config {
             table: None,
             configuration_set: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_replies_per_hour: 1000,
             disabled_rules: Vec::new(),
             system_senders: DEFAULT_SYSTEM_SENDERS
                 .iter()
@@ -141,6 +145,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("table", Kind::Text),
     ("configuration_set", Kind::Text),
     ("max_message_bytes", Kind::Number),
+    ("max_replies_per_hour", Kind::Number),
     ("disabled_rules", Kind::List),
     ("system_senders", Kind::List),
 ];
@@ -285,6 +290,12 @@ impl Config {
                 "max_message_bytes: {} is outside 1024..={}",
                 self.max_message_bytes,
                 DEFAULT_MAX_MESSAGE_BYTES * 2
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.max_replies_per_hour) {
+            return Err(format!(
+                "max_replies_per_hour: {} is outside 1..=1000000",
+                self.max_replies_per_hour
             ));
         }
         for name in &self.disabled_rules {

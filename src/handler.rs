@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::event::{self, Item};
 use crate::ledger::Ledger;
 use crate::mailer::Mailer;
+use crate::message;
 use crate::pipeline::{Outcome, Pipeline, Verdict, now};
 use crate::policy::Reason;
 use crate::store::{Fetched, ObjectStore};
@@ -69,8 +70,8 @@ where
         let source = object.to_string();
         let outcome = match process_object(store, pipeline, &object).await {
             Ok(outcome) => outcome,
-            Err(error) => {
-                let outcome = Outcome::failed(&source, None, &error);
+            Err((error, message_id)) => {
+                let outcome = Outcome::failed(&source, message_id, &error);
                 if error.is_retryable() && retry.is_none() {
                     retry = Some(error);
                 }
@@ -101,7 +102,7 @@ async fn process_object<S, L, M>(
     store: &S,
     pipeline: &Pipeline<L, M>,
     object: &event::ObjectRef,
-) -> Result<Outcome, Error>
+) -> Result<Outcome, (Error, Option<String>)>
 where
     S: ObjectStore,
     L: Ledger,
@@ -109,13 +110,19 @@ where
 {
     let source = object.to_string();
     let limit = pipeline.config.max_message_bytes;
-    match store.fetch(object, limit).await? {
-        Fetched::Body(raw) => pipeline.process(&source, &raw, now()).await,
+    let fetched = store.fetch(object, limit).await.map_err(|e| (e, None))?;
+    match fetched {
+        Fetched::Body(raw) => pipeline.process(&source, &raw, now()).await.map_err(|e| {
+            // Parsed again only on this rare path, so the failure's log line names the
+            // message.
+            (e, message::parse(&raw).ok().and_then(|m| m.message_id))
+        }),
         Fetched::TooLarge { size } => {
             let detail = format!("{size} bytes is over max_message_bytes ({limit})");
             pipeline
                 .skip_unread(&source, Reason::TooLarge, detail, now())
                 .await
+                .map_err(|e| (e, None))
         }
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::address::sender_key;
 use crate::config::Config;
 use crate::error::{Error, Retry};
-use crate::ledger::{Claim, Ledger, State};
+use crate::ledger::{Claim, Ledger, State, hour_of};
 use crate::mailer::Mailer;
 use crate::message::{self, Inbound};
 use crate::policy::{self, Decision, Facts, Reason};
@@ -134,19 +134,23 @@ impl<L: Ledger, M: Mailer> Pipeline<L, M> {
             }
         };
 
-        let reply_to = policy::reply_address(&inbound).ok();
-        let last_replied_at = match &reply_to {
-            Some(to) => self.ledger.last_reply(&sender_key(to), now).await?,
-            None => None,
-        };
-        let facts = Facts {
+        // The sender's history and the hour's count matter only to a message that would
+        // be answered, so the ledger is asked for them only then: a duplicate or a list
+        // message costs no extra request.
+        let mut facts = Facts {
             prior,
-            last_replied_at,
             now,
+            ..Facts::default()
         };
+        let mut decision = policy::decide(&inbound, &self.config, &facts);
+        if let Decision::Reply { to } = &decision {
+            facts.last_replied_at = self.ledger.last_reply(&sender_key(to), now).await?;
+            facts.replies_this_hour = Some(self.ledger.replies_in_hour(hour_of(now)).await?);
+            decision = policy::decide(&inbound, &self.config, &facts);
+        }
 
         let message_id = inbound.message_id.clone();
-        let to = match policy::decide(&inbound, &self.config, &facts) {
+        let to = match decision {
             Decision::Skip { reason, detail, .. } => {
                 let outcome = Outcome::skipped(source, message_id, reason, detail);
                 return self.finish_skip(&key, acquired, outcome, now).await;
@@ -193,6 +197,7 @@ impl<L: Ledger, M: Mailer> Pipeline<L, M> {
         self.ledger
             .record_reply(&sender_key(&composed.to), now, expires_at)
             .await?;
+        self.ledger.count_reply(hour_of(now)).await?;
         let sent = State::Sent {
             reply_id: composed.message_id.clone(),
             provider_id,

@@ -74,6 +74,9 @@ pub struct Facts {
     pub prior: Option<String>,
     /// When the reply address was last answered (Unix seconds), if within its window.
     pub last_replied_at: Option<u64>,
+    /// Replies counted so far in the current clock hour; `None` until the ledger was
+    /// asked, which the pipeline does only for a message that would be answered.
+    pub replies_this_hour: Option<u64>,
     /// The current time, Unix seconds.
     pub now: u64,
 }
@@ -169,6 +172,11 @@ pub const RULES: &[Rule] = &[
         name: "reply-window",
         reason: Reason::RateLimited,
         check: reply_window,
+    },
+    Rule {
+        name: "hourly-ceiling",
+        reason: Reason::RateLimited,
+        check: hourly_ceiling,
     },
 ];
 
@@ -529,6 +537,16 @@ fn reply_window(msg: &Inbound, config: &Config, facts: &Facts) -> Option<String>
     })
 }
 
+fn hourly_ceiling(_: &Inbound, config: &Config, facts: &Facts) -> Option<String> {
+    let count = facts.replies_this_hour?;
+    (count >= config.max_replies_per_hour).then(|| {
+        format!(
+            "{count} replies this hour reach max_replies_per_hour ({})",
+            config.max_replies_per_hour
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -655,6 +673,38 @@ mod tests {
                 d,
                 Decision::Skip {
                     reason: Reason::RateLimited,
+                    ..
+                }
+            ),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn hourly_ceiling_stops_replies_once_reached() {
+        let config = Config {
+            max_replies_per_hour: 3,
+            ..Config::default()
+        };
+        let under = Facts {
+            replies_this_hour: Some(2),
+            ..Facts::default()
+        };
+        assert!(matches!(
+            decide(&msg(PERSON), &config, &under),
+            Decision::Reply { .. }
+        ));
+        let at = Facts {
+            replies_this_hour: Some(3),
+            ..Facts::default()
+        };
+        let d = decide(&msg(PERSON), &config, &at);
+        assert!(
+            matches!(
+                d,
+                Decision::Skip {
+                    reason: Reason::RateLimited,
+                    rule: "hourly-ceiling",
                     ..
                 }
             ),

@@ -25,6 +25,8 @@ const ID_PREFIX: &str = "mailroom.";
 /// A composed reply, ready for a mailer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
+    /// The bare From address (a template may send from its own).
+    pub from: String,
     pub to: String,
     pub subject: String,
     /// Without brackets.
@@ -236,6 +238,7 @@ pub fn compose(
         .write_to_vec()
         .map_err(|e| format!("writing MIME: {e}"))?;
     Ok(Reply {
+        from: template.from_address.to_string(),
         to: to.to_string(),
         subject,
         message_id,

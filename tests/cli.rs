@@ -341,3 +341,35 @@ fn unparseable_and_truncated_messages_do_not_abort_the_run() {
         ]
     );
 }
+
+#[test]
+fn hourly_ceiling_stops_replies_across_senders() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ceiling.toml");
+    std::fs::write(&config, "max_replies_per_hour = 2\n").unwrap();
+    let state_arg = dir.path().join("state").display().to_string();
+    let out = mailroom(&[
+        "replay",
+        "--config",
+        &config.display().to_string(),
+        "--state",
+        &state_arg,
+        "--json",
+        &fixture("plain.eml"),
+        &fixture("html.eml"),
+        &fixture("attachment.eml"),
+    ]);
+    let lines = json_lines(&out);
+    let decisions: Vec<(&str, Option<&str>)> = lines
+        .iter()
+        .map(|l| (l["decision"].as_str().unwrap(), l["reason"].as_str()))
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            ("reply", None),
+            ("reply", None),
+            ("skip", Some("rate-limited"))
+        ]
+    );
+}

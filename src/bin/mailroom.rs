@@ -272,7 +272,9 @@ fn explain(config: &Config, file: &Path) -> ExitCode {
         now: now(),
         ..Facts::default()
     };
-    println!("rules (the ledger is not consulted: duplicate and reply-window see no history):");
+    println!(
+        "rules (the ledger is not consulted: duplicate, reply-window and hourly-ceiling see no history):"
+    );
     for result in policy::explain(&inbound, config, &facts) {
         let state = match (&result.fired, result.enabled) {
             (None, _) => "pass".to_string(),

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{Claim, LEASE_SECS, Ledger, MESSAGE_RETENTION_SECS, State};
+use super::{Claim, HOUR_RETENTION_SECS, LEASE_SECS, Ledger, MESSAGE_RETENTION_SECS, State};
 use crate::aws::classify;
 use crate::error::{Error, Retry};
 use crate::policy::Reason;
@@ -54,6 +54,11 @@ impl DynamoLedger {
     /// The partition key of a sender's item.
     pub fn sender_pk(sender: &str) -> String {
         format!("sender#{}", sender.trim().to_lowercase())
+    }
+
+    /// The partition key of the reply counter for the clock hour starting at `hour`.
+    pub fn hour_pk(hour: u64) -> String {
+        format!("hour#{hour}")
     }
 
     fn fail<E>(&self, operation: String, error: &aws_sdk_dynamodb::error::SdkError<E>) -> Error
@@ -291,6 +296,27 @@ impl Ledger for DynamoLedger {
         Ok(item
             .filter(|item| number(item, "expires_at").is_some_and(|at| at > now))
             .and_then(|item| number(&item, "answered_at")))
+    }
+
+    async fn replies_in_hour(&self, hour: u64) -> Result<u64, Error> {
+        let operation = || "reading the hourly reply count".to_string();
+        let item = self.get(DynamoLedger::hour_pk(hour), operation).await?;
+        Ok(item.and_then(|item| number(&item, "replies")).unwrap_or(0))
+    }
+
+    /// An atomic `ADD`, so concurrent invocations never lose a count.
+    async fn count_reply(&self, hour: u64) -> Result<(), Error> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(DynamoLedger::hour_pk(hour)))
+            .update_expression("ADD replies :one SET expires_at = :expires")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expires", n(hour + HOUR_RETENTION_SECS))
+            .send()
+            .await
+            .map_err(|e| self.fail("counting a reply".to_string(), &e))?;
+        Ok(())
     }
 
     async fn record_reply(&self, sender: &str, at: u64, expires_at: u64) -> Result<(), Error> {

@@ -16,6 +16,8 @@ use crate::error::{Error, Retry};
 const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
 /// Sender key to (answered at, expires at).
 const SENDERS: TableDefinition<&str, (u64, u64)> = TableDefinition::new("senders");
+/// Start of a clock hour to the replies counted in it.
+const HOURS: TableDefinition<u64, u64> = TableDefinition::new("hours");
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Entry {
@@ -49,6 +51,7 @@ impl FileLedger {
         ledger.write("creating tables", |txn| {
             txn.open_table(MESSAGES)?;
             txn.open_table(SENDERS)?;
+            txn.open_table(HOURS)?;
             Ok(())
         })?;
         Ok(ledger)
@@ -162,6 +165,23 @@ impl Ledger for FileLedger {
             .map(|(at, _)| at))
     }
 
+    async fn replies_in_hour(&self, hour: u64) -> Result<u64, Error> {
+        let operation = "reading the hourly reply count";
+        let txn = self.db.begin_read().map_err(|e| self.fail(operation, e))?;
+        let table = txn.open_table(HOURS).map_err(|e| self.fail(operation, e))?;
+        let found = table.get(hour).map_err(|e| self.fail(operation, e))?;
+        Ok(found.map_or(0, |guard| guard.value()))
+    }
+
+    async fn count_reply(&self, hour: u64) -> Result<(), Error> {
+        self.write("counting a reply", |txn| {
+            let mut table = txn.open_table(HOURS)?;
+            let count = table.get(hour)?.map_or(0, |guard| guard.value());
+            table.insert(hour, count + 1)?;
+            Ok(())
+        })
+    }
+
     async fn record_reply(&self, sender: &str, at: u64, expires_at: u64) -> Result<(), Error> {
         self.write("recording an answered sender", |txn| {
             let mut table = txn.open_table(SENDERS)?;
@@ -243,6 +263,16 @@ mod tests {
         );
         assert_eq!(l.last_reply("jane@example.org", 20).await.unwrap(), None);
         assert_eq!(l.last_reply("joe@example.org", 0).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn replies_are_counted_per_hour() {
+        let (_dir, l) = ledger();
+        assert_eq!(l.replies_in_hour(3600).await.unwrap(), 0);
+        l.count_reply(3600).await.unwrap();
+        l.count_reply(3600).await.unwrap();
+        assert_eq!(l.replies_in_hour(3600).await.unwrap(), 2);
+        assert_eq!(l.replies_in_hour(7200).await.unwrap(), 0);
     }
 
     #[tokio::test]

@@ -15,8 +15,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::policy::Reason;
 
-/// How long a claim protects a message in progress. Longer than any send takes.
-pub const LEASE_SECS: u64 = 300;
+/// How long a claim protects a message in progress: longer than one invocation may run
+/// (the function's timeout is 30 s), shorter than the minute before Lambda's first retry
+/// of an event, so a retry after a crash finds the lease expired and takes the message.
+pub const LEASE_SECS: u64 = 45;
 
 /// How long a handled message is remembered. Redeliveries come within hours; a month
 /// also covers an operator replaying a bucket prefix by hand.
@@ -111,4 +113,19 @@ pub trait Ledger: Send + Sync {
         at: u64,
         expires_at: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// How many replies were counted in the clock hour that starts at `hour` (Unix
+    /// seconds, a multiple of 3600).
+    fn replies_in_hour(&self, hour: u64) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// Counts one reply in the clock hour that starts at `hour`.
+    fn count_reply(&self, hour: u64) -> impl Future<Output = Result<(), Error>> + Send;
 }
+
+/// The start of the clock hour `at` (Unix seconds) falls in.
+pub fn hour_of(at: u64) -> u64 {
+    at - at % 3600
+}
+
+/// Hourly counters are kept a day, long enough to read them back in an incident.
+pub const HOUR_RETENTION_SECS: u64 = 86_400;

@@ -14,8 +14,6 @@ use crate::reply::Reply;
 #[derive(Debug, Clone)]
 pub struct SesMailer {
     client: aws_sdk_sesv2::Client,
-    /// Every configured From address, the global one first.
-    from: Vec<String>,
     configuration_set: Option<String>,
 }
 
@@ -23,31 +21,8 @@ impl SesMailer {
     pub fn new(client: aws_sdk_sesv2::Client, config: &Config) -> SesMailer {
         SesMailer {
             client,
-            from: config.from_addresses().map(str::to_string).collect(),
             configuration_set: config.configuration_set.clone(),
         }
-    }
-
-    /// The FromEmailAddress for `reply`: the configured address its From header names
-    /// (a per-inbound-address template may use its own), else the global one.
-    ///
-    /// Only the bare address is given: the raw message already carries the display name,
-    /// and SES would want a non-ASCII one encoded here again.
-    fn sender_for(&self, reply: &Reply) -> &str {
-        let written = mail_parser::MessageParser::new()
-            .parse_headers(&reply.mime)
-            .and_then(|m| {
-                m.from()
-                    .and_then(|from| from.first())
-                    .and_then(|a| a.address())
-                    .map(str::to_string)
-            });
-        let configured = written.and_then(|written| {
-            self.from
-                .iter()
-                .find(|from| from.eq_ignore_ascii_case(&written))
-        });
-        configured.or(self.from.first()).map_or("", String::as_str)
     }
 }
 
@@ -84,7 +59,7 @@ impl Mailer for SesMailer {
         let output = self
             .client
             .send_email()
-            .from_email_address(self.sender_for(reply))
+            .from_email_address(&reply.from)
             .destination(Destination::builder().to_addresses(&reply.to).build())
             .content(EmailContent::builder().raw(raw).build())
             .set_configuration_set_name(self.configuration_set.clone())
