@@ -273,7 +273,8 @@ fn explain(config: &Config, file: &Path) -> ExitCode {
         ..Facts::default()
     };
     println!(
-        "rules (the ledger is not consulted: duplicate, reply-window and hourly-ceiling see no history):"
+        "rules (the ledger is not consulted: duplicate, reply-window and hourly-ceiling \
+         see no history):"
     );
     for result in policy::explain(&inbound, config, &facts) {
         let state = match (&result.fired, result.enabled) {
