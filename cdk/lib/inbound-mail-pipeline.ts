@@ -99,7 +99,9 @@ export interface InboundMailPipelineProps {
 
   /**
    * Timeout of the function. The function keeps its own SDK retries within
-   * about 20 seconds, so the default leaves room to release its lease.
+   * 23 seconds and claims each message for 45 seconds, so the default leaves
+   * room to settle, and a retry a minute later finds the claim expired. Keep
+   * it under 45 seconds.
    *
    * @default Duration.seconds(30)
    */
