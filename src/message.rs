@@ -118,6 +118,7 @@ pub fn parse(raw: &[u8]) -> Result<Inbound, Unparseable> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(Unparseable("the message is empty".to_string()));
     }
+    let raw = skip_blank_lines(raw);
     let nested = nested_message_parts(raw);
     if nested > MAX_NESTED_MESSAGES {
         return Err(Unparseable(format!(
@@ -182,6 +183,22 @@ pub fn parse(raw: &[u8]) -> Result<Inbound, Unparseable> {
     }
 
     Ok(inbound)
+}
+
+/// Drops lines of nothing but white space before the first header: some stored messages
+/// start with one, and a parser reads it as the end of an empty header section.
+fn skip_blank_lines(raw: &[u8]) -> &[u8] {
+    let mut rest = raw;
+    while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+        if !rest[..end]
+            .iter()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\r'))
+        {
+            break;
+        }
+        rest = &rest[end + 1..];
+    }
+    rest
 }
 
 /// Counts `Content-Type: message/...` headers anywhere in `raw`: an upper bound on how
@@ -501,6 +518,18 @@ mod tests {
     fn a_panic_in_the_parser_is_an_unparseable_message() {
         let result: Result<(), Unparseable> = guarded(|| panic!("parser bug"));
         assert!(result.is_err());
+    }
+
+    #[test]
+    fn blank_lines_before_the_headers_are_skipped() {
+        let raw = format!(
+            "{}\n\r\nFrom: a@example.org\r\nSubject: hi\r\n\r\nbody",
+            " ".repeat(255)
+        );
+        assert_eq!(
+            parse(raw.as_bytes()).unwrap().subject.as_deref(),
+            Some("hi")
+        );
     }
 
     #[test]
