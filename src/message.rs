@@ -119,6 +119,13 @@ pub fn parse(raw: &[u8]) -> Result<Inbound, Unparseable> {
         return Err(Unparseable("the message is empty".to_string()));
     }
     let raw = skip_blank_lines(raw);
+    let crlf;
+    let raw = if raw.contains(&b'\r') && !raw.contains(&b'\n') {
+        crlf = cr_to_crlf(raw);
+        crlf.as_slice()
+    } else {
+        raw
+    };
     let nested = nested_message_parts(raw);
     if nested > MAX_NESTED_MESSAGES {
         return Err(Unparseable(format!(
@@ -183,6 +190,19 @@ pub fn parse(raw: &[u8]) -> Result<Inbound, Unparseable> {
     }
 
     Ok(inbound)
+}
+
+/// Turns the bare CR line endings of classic Mac OS files into CR LF, which is all the
+/// parser knows as a line end.
+fn cr_to_crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 32);
+    for &b in raw {
+        out.push(b);
+        if b == b'\r' {
+            out.push(b'\n');
+        }
+    }
+    out
 }
 
 /// Drops lines of nothing but white space before the first header: some stored messages
@@ -530,6 +550,15 @@ mod tests {
             parse(raw.as_bytes()).unwrap().subject.as_deref(),
             Some("hi")
         );
+    }
+
+    #[test]
+    fn bare_cr_line_endings_are_read_as_lines() {
+        let m =
+            parse(b"From: a@example.org\rSubject: old mac\rAuto-Submitted: auto-replied\r\rbody\r")
+                .unwrap();
+        assert_eq!(m.subject.as_deref(), Some("old mac"));
+        assert_eq!(m.auto_submitted, ["auto-replied"]);
     }
 
     #[test]

@@ -246,7 +246,12 @@ pub fn reply_address(msg: &Inbound) -> Result<String, String> {
             None => return Err("no Return-Path and no From address".to_string()),
         },
     };
-    parse_reply_address(candidate).map_err(|e| format!("{candidate:?}: {e}"))
+    // The detail is logged: the address is shortened like every address we log, and cut
+    // short, since it may be any text the sender wrote.
+    parse_reply_address(candidate).map_err(|e| {
+        let shown: String = crate::redact::address(candidate).chars().take(80).collect();
+        format!("{shown:?}: {e}")
+    })
 }
 
 /// The addresses that speak for the sender: reply target, From and Sender.
