@@ -189,43 +189,36 @@ fn s3_endpoint_override(conf: &SdkConfig) -> Option<String> {
     service.or(global)
 }
 
-/// Error codes that name a transient condition, whatever the HTTP status says.
-const TRANSIENT_CODES: &[&str] = &[
-    "InternalError",
-    "InternalFailure",
-    "InternalServerError",
-    "PriorRequestNotComplete",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "ServiceUnavailable",
-    "SlowDown",
-    "ThrottledException",
-    "Throttling",
-    "ThrottlingException",
-    "TooManyRequestsException",
-    "TransactionConflictException",
-    "TransactionInProgressException",
+/// Error codes that are about one message or object, not about the deployment: the
+/// object is gone, or S3 cannot hand it out. Retrying that message never helps.
+const MESSAGE_CODES: &[&str] = &[
+    "NoSuchKey",
+    "NotFound",
+    "InvalidObjectState",
+    "NoSuchVersion",
 ];
 
-/// Whether a service's error response is worth retrying: throttling, a timeout on the
-/// service's side, or a 5xx. Everything else (a missing object, a refused permission, a
-/// rejected message, a malformed request) gives the same answer again.
+/// Whether a failed call should fail the invocation (`Retryable`) or be recorded
+/// against the one message (`Permanent`).
+///
+/// Only a fault of the message itself is permanent. Everything else (throttling, a 5xx,
+/// but also AccessDenied, a missing table, an unverified identity, a sending quota, a
+/// malformed request) is a fault of the deployment that hits every message alike:
+/// succeeding the invocation would drop mail silently, while failing it lets Lambda
+/// retry, fires the error alarm, and after the retries puts the event in the failure
+/// queue, where it waits until the deployment is fixed.
 pub fn service_retry(code: &str, status: u16) -> Retry {
-    if TRANSIENT_CODES.contains(&code) || status == 429 || status >= 500 {
-        Retry::Retryable
-    } else {
+    if MESSAGE_CODES.contains(&code) || (status == 404 && code == "unknown error") {
         Retry::Permanent
+    } else {
+        Retry::Retryable
     }
 }
 
 /// Classifies an SDK failure and describes it in one line.
 ///
-/// Timeouts, connection failures and unreadable responses are retryable; a request the
-/// SDK could not even build is not.
+/// Timeouts, connection failures, unreadable responses and a request the SDK could not
+/// even build all fail the invocation; see [`service_retry`].
 pub fn classify<E>(error: &SdkError<E, HttpResponse>) -> (Retry, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -244,7 +237,7 @@ where
         SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             (Retry::Retryable, causes(error))
         }
-        _ => (Retry::Permanent, causes(error)),
+        _ => (Retry::Retryable, causes(error)),
     }
 }
 
@@ -282,15 +275,25 @@ mod tests {
     }
 
     #[test]
-    fn missing_refused_and_rejected_are_permanent() {
+    fn only_a_missing_object_is_permanent() {
         assert_eq!(service_retry("NoSuchKey", 404), Retry::Permanent);
-        assert_eq!(service_retry("AccessDenied", 403), Retry::Permanent);
-        assert_eq!(service_retry("MessageRejected", 400), Retry::Permanent);
-        assert_eq!(service_retry("ValidationException", 400), Retry::Permanent);
-        assert_eq!(
-            service_retry("MailFromDomainNotVerifiedException", 400),
-            Retry::Permanent
-        );
+        assert_eq!(service_retry("unknown error", 404), Retry::Permanent);
+    }
+
+    #[test]
+    fn faults_of_the_deployment_fail_the_invocation() {
+        for code in [
+            "AccessDenied",
+            "AccessDeniedException",
+            "ResourceNotFoundException",
+            "MessageRejected",
+            "MailFromDomainNotVerifiedException",
+            "LimitExceededException",
+            "SendingPausedException",
+            "ValidationException",
+        ] {
+            assert_eq!(service_retry(code, 400), Retry::Retryable, "{code}");
+        }
     }
 
     #[test]

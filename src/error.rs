@@ -9,9 +9,12 @@ use std::path::PathBuf;
 /// Whether trying the same operation again may succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
-    /// A transient fault: a timeout, throttling, a network error, a busy database.
+    /// A fault that a later try may not meet: a timeout, throttling, a network error, a
+    /// busy database, or a fault of the deployment (a refused permission, a missing
+    /// table) that an operator can fix. The invocation fails, so Lambda retries.
     Retryable,
-    /// Trying again gives the same answer: a missing object, a rejected message.
+    /// A fault of the message itself, the same on every try: its object is gone, or it
+    /// cannot be composed. Recorded against the message; the invocation succeeds.
     Permanent,
 }
 
@@ -62,7 +65,6 @@ impl Error {
         match self {
             Error::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound
-                | std::io::ErrorKind::PermissionDenied
                 | std::io::ErrorKind::InvalidData
                 | std::io::ErrorKind::InvalidInput => Retry::Permanent,
                 _ => Retry::Retryable,

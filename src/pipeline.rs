@@ -185,26 +185,71 @@ impl<L: Ledger, M: Mailer> Pipeline<L, M> {
             return Ok(outcome);
         }
 
+        // The sender and the hour's slot are taken before sending, atomically, so two
+        // deliveries racing for one sender (or for the last slot of the hour) cannot both
+        // send, and a retry after a send whose bookkeeping failed finds the sender
+        // answered.
+        let sender = sender_key(&composed.to);
+        let expires_at = now + self.config.reply_window_secs();
+        if !self.ledger.reserve_reply(&sender, now, expires_at).await? {
+            let detail = format!(
+                "{} was answered by another delivery just now",
+                redact::address(&sender)
+            );
+            let outcome = Outcome::skipped(source, outcome.message_id, Reason::RateLimited, detail);
+            return self.finish_skip(&key, acquired, outcome, now).await;
+        }
+        let hour = hour_of(now);
+        let max = self.config.max_replies_per_hour;
+        match self.ledger.reserve_hour(hour, max).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.release(&sender, now, None).await;
+                let detail = format!("the hour's {max} replies (max_replies_per_hour) are taken");
+                let outcome =
+                    Outcome::skipped(source, outcome.message_id, Reason::RateLimited, detail);
+                return self.finish_skip(&key, acquired, outcome, now).await;
+            }
+            Err(error) => {
+                self.release(&sender, now, None).await;
+                return Err(error);
+            }
+        }
+
         let provider_id = match self.mailer.send(&composed).await {
             Ok(id) => id,
             Err(error) => {
+                self.release(&sender, now, Some(hour)).await;
                 self.settle_failed(&key, &error, now).await?;
                 return Err(error);
             }
         };
 
-        let expires_at = now + self.config.reply_window_secs();
-        self.ledger
-            .record_reply(&sender_key(&composed.to), now, expires_at)
-            .await?;
-        self.ledger.count_reply(hour_of(now)).await?;
+        // Sent: from here on no error may fail the invocation, since Lambda's retry would
+        // then send again. A message left claimed expires into a retry that finds its
+        // sender answered.
         let sent = State::Sent {
             reply_id: composed.message_id.clone(),
             provider_id,
             at: now,
         };
-        self.ledger.settle(&key, sent).await?;
+        if let Err(error) = self.ledger.settle(&key, sent).await {
+            tracing::error!(source, %error, "the reply was sent but not recorded as sent");
+        }
         Ok(outcome)
+    }
+
+    /// Gives back the sender (and the hour's slot) taken for a reply that was not sent.
+    /// Best effort: a reservation left behind only delays that sender's next reply.
+    async fn release(&self, sender: &str, at: u64, hour: Option<u64>) {
+        if let Err(error) = self.ledger.release_reply(sender, at).await {
+            tracing::warn!(%error, "could not release an answered sender");
+        }
+        if let Some(hour) = hour
+            && let Err(error) = self.ledger.release_hour(hour).await
+        {
+            tracing::warn!(%error, "could not take back a counted reply");
+        }
     }
 
     /// Records a message that was not read (too large to fetch) as skipped, keyed by

@@ -443,8 +443,8 @@ async fn message_claimed_by_another_run_fails_the_invocation_as_retryable() {
 }
 
 #[tokio::test]
-async fn unverified_sender_is_a_permanent_failure_recorded_in_the_ledger() {
-    let test = "unverified_sender_is_a_permanent_failure_recorded_in_the_ledger";
+async fn unverified_sender_fails_the_invocation_and_the_retry_tries_again() {
+    let test = "unverified_sender_fails_the_invocation_and_the_retry_tries_again";
     let Some(endpoint) = emulator(test) else {
         return;
     };
@@ -455,12 +455,11 @@ async fn unverified_sender_is_a_permanent_failure_recorded_in_the_ledger() {
     let rig = rig(&endpoint, "unverified", config).await;
     let event = rig.put("inbound/plain", fixture("plain.eml")).await;
 
+    // A fault of the deployment, not of the message: the invocation fails, so Lambda
+    // retries it and, after its retries, puts the event in the failure queue.
     let start = rig.counter.len();
-    let response = rig
-        .deliver(&event)
-        .await
-        .expect("a permanent failure succeeds");
-    assert_eq!(response.results[0].outcome, "error", "{response:?}");
+    let error = rig.deliver(&event).await.unwrap_err();
+    assert!(error.is_retryable(), "{error}");
     assert_eq!(rig.counter.count_since(start, "SendEmail"), 1, "retried");
 
     let item = rig
@@ -472,6 +471,14 @@ async fn unverified_sender_is_a_permanent_failure_recorded_in_the_ledger() {
     assert!(error.starts_with("sending reply mailroom."), "{error}");
     assert!(error.contains("MessageRejected"), "{error}");
     assert!(!error.contains("bot@unverified.example"), "{error}");
+
+    let again = rig.counter.len();
+    assert!(rig.deliver(&event).await.is_err());
+    assert_eq!(
+        rig.counter.count_since(again, "SendEmail"),
+        1,
+        "the retry did not try"
+    );
 }
 
 #[tokio::test]
@@ -564,8 +571,8 @@ async fn ledger_transcript(ledger: &impl Ledger) -> Vec<String> {
     let never = ledger.settle("never", sent).await.map(|()| "ok".into());
     note("settle a key never claimed", short(never));
 
-    let recorded = ledger.record_reply("jane@example.org", t, t + 10).await;
-    note("record jane", short(recorded.map(|()| "ok".into())));
+    let recorded = ledger.reserve_reply("jane@example.org", t, t + 10).await;
+    note("record jane", short(recorded.map(|r| format!("{r}"))));
     for at in [t + 9, t + 10] {
         let last = ledger.last_reply("jane@example.org", at).await;
         note(
@@ -573,6 +580,41 @@ async fn ledger_transcript(ledger: &impl Ledger) -> Vec<String> {
             short(last.map(|l| format!("{l:?}"))),
         );
     }
+    let again = ledger
+        .reserve_reply("jane@example.org", t + 5, t + 15)
+        .await;
+    note(
+        "record jane again inside",
+        short(again.map(|r| format!("{r}"))),
+    );
+    let later = ledger
+        .reserve_reply("jane@example.org", t + 10, t + 20)
+        .await;
+    note(
+        "record jane again after",
+        short(later.map(|r| format!("{r}"))),
+    );
+    let other = ledger.release_reply("jane@example.org", t).await;
+    note("release jane, stale", short(other.map(|()| "ok".into())));
+    let last = ledger.last_reply("jane@example.org", t + 11).await;
+    note("jane kept", short(last.map(|l| format!("{l:?}"))));
+    let mine = ledger.release_reply("jane@example.org", t + 10).await;
+    note("release jane", short(mine.map(|()| "ok".into())));
+    let last = ledger.last_reply("jane@example.org", t + 11).await;
+    note("jane released", short(last.map(|l| format!("{l:?}"))));
+
+    let hour = 3600 * 1000;
+    for i in 0..3 {
+        let slot = ledger.reserve_hour(hour, 2).await;
+        note(
+            &format!("hour slot {i}"),
+            short(slot.map(|r| format!("{r}"))),
+        );
+    }
+    let back = ledger.release_hour(hour).await;
+    note("hour slot back", short(back.map(|()| "ok".into())));
+    let count = ledger.replies_in_hour(hour).await;
+    note("hour count", short(count.map(|c| format!("{c}"))));
     out
 }
 
@@ -600,6 +642,13 @@ async fn dynamodb_ledger_behaves_exactly_like_the_embedded_ledger() {
         "settle a key never claimed: error (Permanent)",
         "jane at +9: Some(",
         "jane at +10: None",
+        "record jane again inside: false",
+        "record jane again after: true",
+        "jane kept: Some(",
+        "jane released: None",
+        "hour slot 1: true",
+        "hour slot 2: false",
+        "hour count: 1",
     ];
     for step in expect {
         assert!(got.iter().any(|l| l.starts_with(step)), "{step}: {got:#?}");
@@ -646,4 +695,78 @@ async fn aws_requests_per_replied_message_and_per_duplicate_delivery() {
         "{}",
         sends[0]
     );
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_answer_one_sender_once_and_keep_the_ceiling() {
+    let test = "concurrent_deliveries_answer_one_sender_once_and_keep_the_ceiling";
+    let Some(endpoint) = emulator(test) else {
+        return;
+    };
+    let rig = rig(&endpoint, "race", Config::default()).await;
+    let plain = String::from_utf8(fixture("plain.eml")).unwrap();
+    let mut events = Vec::new();
+    for i in 0..4 {
+        let raw = plain.replace("plain-1@", &format!("race-{i}@"));
+        events.push(
+            rig.put(&format!("inbound/race {i}"), raw.into_bytes())
+                .await,
+        );
+    }
+
+    // Four messages from one sender, handled at the same time.
+    let (a, b, c, d) = tokio::join!(
+        rig.deliver(&events[0]),
+        rig.deliver(&events[1]),
+        rig.deliver(&events[2]),
+        rig.deliver(&events[3]),
+    );
+    let outcomes: Vec<String> = [a, b, c, d]
+        .into_iter()
+        .map(|r| {
+            let result = &r.unwrap().results[0];
+            format!(
+                "{} {}",
+                result.outcome,
+                result.reason.as_deref().unwrap_or("-")
+            )
+        })
+        .collect();
+    let replies = outcomes.iter().filter(|o| o.starts_with("reply")).count();
+    assert_eq!(replies, 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o == "reply -" || o == "skip rate-limited"),
+        "{outcomes:?}"
+    );
+
+    // Four more senders at once against a ceiling with one slot left.
+    let config = Config {
+        max_replies_per_hour: 2,
+        ..Config::default()
+    };
+    let rig = crate::rig(&endpoint, "ceiling", config).await;
+    let mut events = Vec::new();
+    for i in 0..4 {
+        let raw = plain
+            .replace("plain-1@", &format!("ceiling-{i}@"))
+            .replace("jane@", &format!("jane{i}@"));
+        events.push(
+            rig.put(&format!("inbound/ceiling {i}"), raw.into_bytes())
+                .await,
+        );
+    }
+    let first = rig.deliver(&events[0]).await.unwrap();
+    assert_eq!(first.results[0].outcome, "reply");
+    let (b, c, d) = tokio::join!(
+        rig.deliver(&events[1]),
+        rig.deliver(&events[2]),
+        rig.deliver(&events[3]),
+    );
+    let replies = [b, c, d]
+        .into_iter()
+        .filter(|r| r.as_ref().unwrap().results[0].outcome == "reply")
+        .count();
+    assert_eq!(replies, 1, "the ceiling of 2 was passed");
 }

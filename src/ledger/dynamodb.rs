@@ -304,33 +304,93 @@ impl Ledger for DynamoLedger {
         Ok(item.and_then(|item| number(&item, "replies")).unwrap_or(0))
     }
 
-    /// An atomic `ADD`, so concurrent invocations never lose a count.
-    async fn count_reply(&self, hour: u64) -> Result<(), Error> {
-        self.client
+    /// A conditional `ADD`: concurrent invocations can neither lose a count nor pass the
+    /// ceiling together.
+    async fn reserve_hour(&self, hour: u64, max: u64) -> Result<bool, Error> {
+        let update = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(DynamoLedger::hour_pk(hour)))
             .update_expression("ADD replies :one SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(replies) OR replies < :max")
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max))
             .expression_attribute_values(":expires", n(hour + HOUR_RETENTION_SECS))
             .send()
-            .await
-            .map_err(|e| self.fail("counting a reply".to_string(), &e))?;
-        Ok(())
+            .await;
+        match update {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(self.fail("counting a reply".to_string(), &e)),
+        }
     }
 
-    async fn record_reply(&self, sender: &str, at: u64, expires_at: u64) -> Result<(), Error> {
-        self.client
+    async fn release_hour(&self, hour: u64) -> Result<(), Error> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(DynamoLedger::hour_pk(hour)))
+            .update_expression("ADD replies :minus_one")
+            .condition_expression("replies > :zero")
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".to_string()))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match update {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(self.fail("taking back a counted reply".to_string(), &e)),
+        }
+    }
+
+    /// A conditional put: of two deliveries racing for one sender, one wins.
+    async fn reserve_reply(&self, sender: &str, at: u64, expires_at: u64) -> Result<bool, Error> {
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("pk", s(DynamoLedger::sender_pk(sender)))
             .item("answered_at", n(at))
             .item("expires_at", n(expires_at))
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :at")
+            .expression_attribute_values(":at", n(at))
             .send()
-            .await
-            .map_err(|e| self.fail("recording an answered sender".to_string(), &e))?;
-        Ok(())
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(self.fail("recording an answered sender".to_string(), &e)),
+        }
     }
+
+    async fn release_reply(&self, sender: &str, at: u64) -> Result<(), Error> {
+        let delete = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(DynamoLedger::sender_pk(sender)))
+            .condition_expression("answered_at = :at")
+            .expression_attribute_values(":at", n(at))
+            .send()
+            .await;
+        match delete {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(self.fail("releasing an answered sender".to_string(), &e)),
+        }
+    }
+}
+
+/// Returns true if and only if the call failed on its condition expression.
+fn is_condition_failure<E>(error: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    error
+        .as_service_error()
+        .is_some_and(|e| e.code() == Some("ConditionalCheckFailedException"))
 }
 
 #[cfg(test)]

@@ -173,19 +173,48 @@ impl Ledger for FileLedger {
         Ok(found.map_or(0, |guard| guard.value()))
     }
 
-    async fn count_reply(&self, hour: u64) -> Result<(), Error> {
+    async fn reserve_hour(&self, hour: u64, max: u64) -> Result<bool, Error> {
         self.write("counting a reply", |txn| {
             let mut table = txn.open_table(HOURS)?;
             let count = table.get(hour)?.map_or(0, |guard| guard.value());
+            if count >= max {
+                return Ok(false);
+            }
             table.insert(hour, count + 1)?;
+            Ok(true)
+        })
+    }
+
+    async fn release_hour(&self, hour: u64) -> Result<(), Error> {
+        self.write("taking back a counted reply", |txn| {
+            let mut table = txn.open_table(HOURS)?;
+            let count = table.get(hour)?.map_or(0, |guard| guard.value());
+            table.insert(hour, count.saturating_sub(1))?;
             Ok(())
         })
     }
 
-    async fn record_reply(&self, sender: &str, at: u64, expires_at: u64) -> Result<(), Error> {
+    async fn reserve_reply(&self, sender: &str, at: u64, expires_at: u64) -> Result<bool, Error> {
         self.write("recording an answered sender", |txn| {
             let mut table = txn.open_table(SENDERS)?;
+            let live = table.get(sender)?.is_some_and(|guard| guard.value().1 > at);
+            if live {
+                return Ok(false);
+            }
             table.insert(sender, (at, expires_at))?;
+            Ok(true)
+        })
+    }
+
+    async fn release_reply(&self, sender: &str, at: u64) -> Result<(), Error> {
+        self.write("releasing an answered sender", |txn| {
+            let mut table = txn.open_table(SENDERS)?;
+            let ours = table
+                .get(sender)?
+                .is_some_and(|guard| guard.value().0 == at);
+            if ours {
+                table.remove(sender)?;
+            }
             Ok(())
         })
     }
@@ -256,7 +285,8 @@ mod tests {
     #[tokio::test]
     async fn answered_sender_is_remembered_until_expiry() {
         let (_dir, l) = ledger();
-        l.record_reply("jane@example.org", 10, 20).await.unwrap();
+        assert!(l.reserve_reply("jane@example.org", 10, 20).await.unwrap());
+        assert!(!l.reserve_reply("jane@example.org", 15, 25).await.unwrap());
         assert_eq!(
             l.last_reply("jane@example.org", 19).await.unwrap(),
             Some(10)
@@ -269,10 +299,27 @@ mod tests {
     async fn replies_are_counted_per_hour() {
         let (_dir, l) = ledger();
         assert_eq!(l.replies_in_hour(3600).await.unwrap(), 0);
-        l.count_reply(3600).await.unwrap();
-        l.count_reply(3600).await.unwrap();
+        assert!(l.reserve_hour(3600, 2).await.unwrap());
+        assert!(l.reserve_hour(3600, 2).await.unwrap());
+        assert!(!l.reserve_hour(3600, 2).await.unwrap());
         assert_eq!(l.replies_in_hour(3600).await.unwrap(), 2);
+        l.release_hour(3600).await.unwrap();
+        assert_eq!(l.replies_in_hour(3600).await.unwrap(), 1);
         assert_eq!(l.replies_in_hour(7200).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_released_sender_can_be_answered_again_but_not_someone_elses() {
+        let (_dir, l) = ledger();
+        assert!(l.reserve_reply("jane@example.org", 10, 100).await.unwrap());
+        l.release_reply("jane@example.org", 9).await.unwrap();
+        assert_eq!(
+            l.last_reply("jane@example.org", 11).await.unwrap(),
+            Some(10)
+        );
+        l.release_reply("jane@example.org", 10).await.unwrap();
+        assert_eq!(l.last_reply("jane@example.org", 11).await.unwrap(), None);
+        assert!(l.reserve_reply("jane@example.org", 12, 100).await.unwrap());
     }
 
     #[tokio::test]

@@ -106,20 +106,36 @@ pub trait Ledger: Send + Sync {
         now: u64,
     ) -> impl Future<Output = Result<Option<u64>, Error>> + Send;
 
-    /// Records that `sender` was answered at `at`, remembered until `expires_at`.
-    fn record_reply(
+    /// Records `sender` as answered at `at`, until `expires_at`, unless a record that is
+    /// still live at `at` exists. Returns whether this call made the record.
+    ///
+    /// Called before sending, so two deliveries racing for one sender cannot both send,
+    /// and a retry after a send whose bookkeeping failed finds the sender answered.
+    fn reserve_reply(
         &self,
         sender: &str,
         at: u64,
         expires_at: u64,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Removes the record [`Ledger::reserve_reply`] made at `at`, after the send failed.
+    fn release_reply(
+        &self,
+        sender: &str,
+        at: u64,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// How many replies were counted in the clock hour that starts at `hour` (Unix
     /// seconds, a multiple of 3600).
     fn replies_in_hour(&self, hour: u64) -> impl Future<Output = Result<u64, Error>> + Send;
 
-    /// Counts one reply in the clock hour that starts at `hour`.
-    fn count_reply(&self, hour: u64) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Counts one reply in the clock hour that starts at `hour`, unless `max` are counted
+    /// already. Returns whether it counted.
+    fn reserve_hour(&self, hour: u64, max: u64)
+    -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Takes back one reply counted by [`Ledger::reserve_hour`], after the send failed.
+    fn release_hour(&self, hour: u64) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// The start of the clock hour `at` (Unix seconds) falls in.
