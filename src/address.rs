@@ -73,7 +73,12 @@ pub fn parse_reply_address(input: &str) -> Result<String, AddressError> {
 /// Returns true if and only if `domain` is a dotted ASCII host name of at least two labels.
 fn is_host_name(domain: &str) -> bool {
     let labels: Vec<&str> = domain.split('.').collect();
+    // An all-digit last label is an IP address in disguise, not a mail domain.
+    let tld_ok = labels
+        .last()
+        .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()));
     domain.len() <= 253
+        && tld_ok
         && labels.len() >= 2
         && labels.iter().all(|label| {
             !label.is_empty()
@@ -159,6 +164,10 @@ mod tests {
     fn single_label_and_dotted_edge_domains_are_rejected() {
         assert_eq!(
             parse_reply_address("a@localhost"),
+            Err(AddressError::BadDomain)
+        );
+        assert_eq!(
+            parse_reply_address("a@1.2.3.4"),
             Err(AddressError::BadDomain)
         );
         assert_eq!(

@@ -183,6 +183,11 @@ impl Config {
                 }
                 continue;
             };
+            // An empty value is a half-done setting, not a choice: `MAILROOM_TABLE=` or
+            // `MAILROOM_REQUIRE_VERDICTS=` must not quietly mean "none" or "off".
+            if raw.trim().is_empty() {
+                return Err(format!("{var} is set but empty; give a value or unset it"));
+            }
             let value = match kind {
                 Kind::Text => toml::Value::String(raw),
                 Kind::List => toml::Value::Array(
@@ -225,6 +230,19 @@ impl Config {
             format!("MAILROOM_{}:{rest}", key.to_ascii_uppercase())
         })?;
         Ok(config.normalized())
+    }
+
+    /// The `MAILROOM_*` names among `names` that are neither a setting nor one of
+    /// `others`: most likely misspelt settings, which would otherwise be ignored.
+    pub fn unknown_env_names(names: impl Iterator<Item = String>, others: &[&str]) -> Vec<String> {
+        names
+            .filter(|name| name.starts_with("MAILROOM_") && !others.contains(&name.as_str()))
+            .filter(|name| {
+                !KEYS
+                    .iter()
+                    .any(|(key, _)| name.eq_ignore_ascii_case(&format!("MAILROOM_{key}")))
+            })
+            .collect()
     }
 
     /// Puts every configured address in the form mail is compared in: domains lowercased
@@ -292,6 +310,17 @@ impl Config {
                 DEFAULT_MAX_MESSAGE_BYTES * 2
             ));
         }
+        for (key, value) in [
+            ("table", &self.table),
+            ("configuration_set", &self.configuration_set),
+            ("html", &self.html),
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(format!(
+                    "{key}: must not be empty; leave the key out instead"
+                ));
+            }
+        }
         if !(1..=1_000_000).contains(&self.max_replies_per_hour) {
             return Err(format!(
                 "max_replies_per_hour: {} is outside 1..=1000000",
@@ -299,6 +328,12 @@ impl Config {
             ));
         }
         for name in &self.disabled_rules {
+            if crate::policy::ALWAYS_ON.contains(&name.as_str()) {
+                return Err(format!(
+                    "disabled_rules: {name:?} cannot be switched off; it is what keeps a \
+                     redelivered message from being answered twice"
+                ));
+            }
             if !crate::policy::rule_names().any(|known| known == name) {
                 let known: Vec<_> = crate::policy::rule_names().collect();
                 return Err(format!(
@@ -543,6 +578,12 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_rule_cannot_be_disabled() {
+        let err = Config::from_toml("disabled_rules = [\"duplicate\"]\n").unwrap_err();
+        assert!(err.contains("cannot be switched off"), "{err}");
+    }
+
+    #[test]
     fn env_reads_lists_numbers_and_flags() {
         let c = Config::from_env(env(&[
             ("MAILROOM_FROM", "bot@example.org"),
@@ -568,6 +609,33 @@ mod tests {
         let mut off = base.to_vec();
         off.push(("MAILROOM_REQUIRE_VERDICTS", "false"));
         assert!(!Config::from_env(env(&off)).unwrap().require_verdicts);
+    }
+
+    #[test]
+    fn env_empty_value_is_an_error_naming_the_variable() {
+        let err = Config::from_env(env(&[
+            ("MAILROOM_FROM", "bot@example.org"),
+            ("MAILROOM_INBOUND_ADDRESSES", "a@example.org"),
+            ("MAILROOM_REQUIRE_VERDICTS", ""),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.starts_with("MAILROOM_REQUIRE_VERDICTS is set but empty"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn misspelt_env_names_are_found() {
+        let names = [
+            "MAILROOM_MAX_REPLIES_PER_HOURS",
+            "MAILROOM_TABLE",
+            "MAILROOM_BACKEND",
+            "PATH",
+        ];
+        let unknown =
+            Config::unknown_env_names(names.iter().map(|s| s.to_string()), &["MAILROOM_BACKEND"]);
+        assert_eq!(unknown, ["MAILROOM_MAX_REPLIES_PER_HOURS"]);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! One notification may carry several records. Each becomes either an object to process
 //! or an [`Item::Ignored`] with the reason, so the caller logs it once and never retries
-//! what can never succeed.
+//! what can never succeed. A record S3 would never send (no event name, no key, a key
+//! that is not UTF-8) fails the whole notification instead: acknowledging it as handled
+//! could hide lost mail.
 
 use aws_lambda_events::event::s3::S3Event;
 use serde::Serialize;
@@ -29,6 +31,8 @@ pub enum Item {
     Object(ObjectRef),
     /// Not a message: logged with the reason and acknowledged.
     Ignored {
+        /// The `s3://bucket/key` the record names, when it names one.
+        object: Option<String>,
         reason: String,
     },
 }
@@ -43,6 +47,7 @@ const SES_SETUP_OBJECT: &str = "AMAZON_SES_SETUP_NOTIFICATION";
 pub fn decode(payload: &serde_json::Value, prefix: &str) -> Result<Vec<Item>, String> {
     if payload.get("Event").and_then(|v| v.as_str()) == Some("s3:TestEvent") {
         return Ok(vec![Item::Ignored {
+            object: None,
             reason: "s3:TestEvent sent when the notification was configured".to_string(),
         }]);
     }
@@ -53,38 +58,51 @@ pub fn decode(payload: &serde_json::Value, prefix: &str) -> Result<Vec<Item>, St
         return Err("the S3 event notification has no records".to_string());
     }
 
-    Ok(event
+    event
         .records
         .into_iter()
-        .map(|record| {
+        .enumerate()
+        .map(|(i, record)| {
             let name = record.event_name.unwrap_or_default();
             let bucket = record.s3.bucket.name.unwrap_or_default();
             let raw_key = record.s3.object.key.unwrap_or_default();
             classify(&name, bucket, &raw_key, record.s3.object.size, prefix)
+                .map_err(|e| format!("record {}: {e}", i + 1))
         })
-        .collect())
+        .collect()
 }
 
-fn classify(name: &str, bucket: String, raw_key: &str, size: Option<i64>, prefix: &str) -> Item {
-    let ignored = |reason: String| Item::Ignored { reason };
-
+/// Sorts one record: an object to process, something to acknowledge, or (an error) a
+/// record S3 would never send, which must not be acknowledged as if it were handled.
+fn classify(
+    name: &str,
+    bucket: String,
+    raw_key: &str,
+    size: Option<i64>,
+    prefix: &str,
+) -> Result<Item, String> {
+    if name.is_empty() {
+        return Err("the record has no eventName".to_string());
+    }
     if !name.starts_with("ObjectCreated:") {
-        return ignored(format!("event {name:?} is not an object creation"));
+        let object = (!bucket.is_empty()).then(|| format!("s3://{bucket}/{raw_key}"));
+        let reason = format!("event {name:?} is not an object creation");
+        return Ok(Item::Ignored { object, reason });
     }
     if bucket.is_empty() || raw_key.is_empty() {
-        return ignored("the record names no bucket or key".to_string());
+        return Err(format!("{name} names no bucket or no key"));
     }
-    let key = match decode_key(raw_key) {
-        Ok(key) => key,
-        Err(e) => return ignored(format!("key {raw_key:?}: {e}")),
-    };
+    let key = decode_key(raw_key).map_err(|e| format!("key {raw_key:?}: {e}"))?;
+    let object = Some(format!("s3://{bucket}/{key}"));
     if !key.starts_with(prefix) {
-        return ignored(format!("key {key:?} is outside the prefix {prefix:?}"));
+        let reason = format!("key {key:?} is outside the prefix {prefix:?}");
+        return Ok(Item::Ignored { object, reason });
     }
     if key.rsplit('/').next() == Some(SES_SETUP_OBJECT) {
-        return ignored(format!("key {key:?} is the SES setup notification"));
+        let reason = format!("key {key:?} is the SES setup notification");
+        return Ok(Item::Ignored { object, reason });
     }
-    Item::Object(ObjectRef { bucket, key, size })
+    Ok(Item::Object(ObjectRef { bucket, key, size }))
 }
 
 /// Decodes an object key as S3 notifications encode it: form encoding, where `+` is a
@@ -142,9 +160,19 @@ mod tests {
     }
 
     #[test]
-    fn key_decoding_to_invalid_utf8_is_ignored_not_mangled() {
-        let items = decode(&event("inbound/%FF"), "inbound/").unwrap();
-        assert!(matches!(&items[..], [Item::Ignored { .. }]), "{items:?}");
+    fn key_decoding_to_invalid_utf8_is_an_error_not_mangled() {
+        let err = decode(&event("inbound/%FF"), "inbound/").unwrap_err();
+        assert!(err.starts_with("record 1: key"), "{err}");
+    }
+
+    #[test]
+    fn creation_record_without_a_key_or_name_is_an_error() {
+        let mut payload = event("inbound/x");
+        payload["Records"][0]["s3"]["object"]["key"] = json!(null);
+        assert!(decode(&payload, "inbound/").is_err());
+        let mut payload = event("inbound/x");
+        payload["Records"][0]["eventName"] = json!(null);
+        assert!(decode(&payload, "inbound/").is_err());
     }
 
     #[test]
@@ -152,19 +180,21 @@ mod tests {
         let payload = json!({"Service": "Amazon S3", "Event": "s3:TestEvent",
             "Time": "2024-05-06T10:00:00.000Z", "Bucket": "mail-bucket"});
         let items = decode(&payload, "inbound/").unwrap();
-        assert!(matches!(&items[..], [Item::Ignored { reason }] if reason.contains("TestEvent")));
+        assert!(
+            matches!(&items[..], [Item::Ignored { reason, .. }] if reason.contains("TestEvent"))
+        );
     }
 
     #[test]
     fn key_outside_prefix_is_ignored() {
         let items = decode(&event("other/msg"), "inbound/").unwrap();
-        assert!(matches!(&items[..], [Item::Ignored { reason }] if reason.contains("prefix")));
+        assert!(matches!(&items[..], [Item::Ignored { reason, .. }] if reason.contains("prefix")));
     }
 
     #[test]
     fn ses_setup_notification_is_ignored() {
         let items = decode(&event("inbound/AMAZON_SES_SETUP_NOTIFICATION"), "inbound/").unwrap();
-        assert!(matches!(&items[..], [Item::Ignored { reason }] if reason.contains("setup")));
+        assert!(matches!(&items[..], [Item::Ignored { reason, .. }] if reason.contains("setup")));
     }
 
     #[test]

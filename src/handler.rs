@@ -53,11 +53,12 @@ where
 
     for item in items {
         let object = match item {
-            Item::Ignored { reason } => {
+            Item::Ignored { object, reason } => {
+                let source = object.as_deref().unwrap_or_default();
                 tracing::info!(outcome = "ignored", reason = Reason::NotMail.code(), %reason,
-                    "record ignored");
+                    source, "record ignored");
                 results.push(RecordResult {
-                    object: None,
+                    object,
                     outcome: "ignored".to_string(),
                     reason: Some(Reason::NotMail.code().to_string()),
                     message_id: None,

@@ -86,6 +86,17 @@ pub struct Inbound {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unparseable(pub String);
 
+/// Headers at least one of which any message has; bytes with none are not a message.
+const CORE_HEADERS: &[&str] = &[
+    "from",
+    "sender",
+    "return-path",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+];
+
 /// Headers whose mere presence marks an automatic message, whatever their value.
 const ROBOT_HEADERS: &[&str] = &[
     "x-autoreply",
@@ -135,8 +146,15 @@ pub fn parse(raw: &[u8]) -> Result<Inbound, Unparseable> {
     let message = guarded(|| MessageParser::default().parse(raw))?
         .ok_or_else(|| Unparseable("no header section could be read".to_string()))?;
     let headers = message.headers();
-    if headers.is_empty() {
-        return Err(Unparseable("no header section could be read".to_string()));
+    let has_core = headers.iter().any(|h| {
+        CORE_HEADERS
+            .iter()
+            .any(|name| h.name.as_str().eq_ignore_ascii_case(name))
+    });
+    if !has_core {
+        return Err(Unparseable(
+            "no From, Sender, Return-Path, To, Subject, Date or Message-ID header".to_string(),
+        ));
     }
 
     let fields = Fields { raw, headers };
@@ -378,13 +396,14 @@ fn message_ids(value: &str) -> Vec<String> {
     ids
 }
 
-/// An id we are willing to echo in a header: printable ASCII with no space or bracket.
+/// An id we are willing to echo in a header: RFC 5322 msg-id characters only (atext, dot,
+/// `@` and the brackets of a domain literal), so an echoed id is always valid syntax.
 fn is_clean_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 250
         && id
             .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.@[]".contains(&b))
 }
 
 fn subject(fields: &Fields<'_, '_>, header: &Header<'_>, message: &Message<'_>) -> String {
@@ -559,6 +578,18 @@ mod tests {
                 .unwrap();
         assert_eq!(m.subject.as_deref(), Some("old mac"));
         assert_eq!(m.auto_submitted, ["auto-replied"]);
+    }
+
+    #[test]
+    fn bytes_without_any_message_header_are_unparseable() {
+        assert!(parse(b"garbage without header\0\xff").is_err());
+        assert!(parse(b"X-Whatever: 1\r\n\r\nbody").is_err());
+    }
+
+    #[test]
+    fn message_id_with_characters_outside_msg_id_syntax_is_not_echoed() {
+        let m = parse(b"From: a@example.org\r\nMessage-ID: <a\"b\\c@x>\r\n\r\n").unwrap();
+        assert_eq!(m.message_id, None);
     }
 
     #[test]

@@ -231,8 +231,12 @@ pub fn explain(msg: &Inbound, config: &Config, facts: &Facts) -> Vec<RuleResult>
         .collect()
 }
 
+/// Rules that cannot be switched off: without `duplicate`, a redelivered event would send
+/// a second reply.
+pub const ALWAYS_ON: &[&str] = &["duplicate"];
+
 fn enabled(rule: &Rule, config: &Config) -> bool {
-    !config.disabled_rules.iter().any(|name| name == rule.name)
+    ALWAYS_ON.contains(&rule.name) || !config.disabled_rules.iter().any(|name| name == rule.name)
 }
 
 /// The address a reply goes to: the envelope sender (RFC 3834 section 4), or, for a file

@@ -64,14 +64,20 @@ pub fn is_our_message_id(id: &str, config: &Config) -> bool {
     ours && digest.len() == 32 && digest.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Replaces every control character (CR, LF, TAB, DEL, C1, ...) with a space and squeezes
-/// runs of whitespace, so a header value can never grow a second line.
+/// Replaces every control character (CR, LF, TAB, DEL, C1, ...) with a space, drops the
+/// invisible bidirectional overrides that can make a subject read backwards, and
+/// squeezes runs of whitespace, so a header value can never grow a second line.
 pub fn one_line(text: &str) -> String {
     let cleaned: String = text
         .chars()
+        .filter(|c| !is_bidi_control(*c))
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Breaks up `=?` so that text which still looks like an RFC 2047 encoded word after
@@ -406,6 +412,11 @@ mod tests {
         assert_eq!(kept[0], "r0@example.org");
         assert_eq!(kept[MAX_REFERENCES - 2], "r499@example.org");
         assert_eq!(kept[MAX_REFERENCES - 1], "m@example.org");
+    }
+
+    #[test]
+    fn bidirectional_overrides_are_dropped_from_the_subject() {
+        assert_eq!(one_line("abc\u{202E}fdp.exe"), "abcfdp.exe");
     }
 
     #[test]

@@ -56,6 +56,14 @@ async fn main() -> Result<(), BoxError> {
         )
         .init();
 
+    let own = [
+        "MAILROOM_BACKEND",
+        "MAILROOM_STORE_DIR",
+        "MAILROOM_STATE_DIR",
+    ];
+    for name in Config::unknown_env_names(std::env::vars().map(|(name, _)| name), &own) {
+        tracing::warn!(variable = %name, "not a mailroom setting; ignored (misspelt?)");
+    }
     let config = Config::from_env(|name| std::env::var(name).ok())
         .map_err(|e| cannot_start(format!("bad configuration: {e}")))?;
 
