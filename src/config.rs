@@ -504,7 +504,8 @@ mod tests {
     #[test]
     fn internationalized_addresses_are_kept_in_punycode() {
         let c = Config::from_toml(
-            "inbound_addresses = [\"hello@bücher.example\"]\nfrom = \"Shop <hello@bücher.example>\"\n",
+            "inbound_addresses = [\"hello@bücher.example\"]\n\
+             from = \"Shop <hello@bücher.example>\"\n",
         )
         .unwrap();
         assert_eq!(c.inbound_addresses, ["hello@xn--bcher-kva.example"]);

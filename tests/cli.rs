@@ -14,6 +14,14 @@ fn mailroom(args: &[&str]) -> Output {
         .expect("the mailroom binary runs")
 }
 
+/// Runs `mailroom replay --state STATE ARGS...`.
+fn replay(state: &Path, args: &[&str]) -> Output {
+    let state = state.display().to_string();
+    let mut all = vec!["replay", "--state", state.as_str()];
+    all.extend_from_slice(args);
+    mailroom(&all)
+}
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mail")
 }
@@ -46,14 +54,7 @@ fn golden(name: &str) -> Value {
 #[test]
 fn replay_json_has_one_object_per_message_with_the_contract_keys() {
     let state = tempfile::tempdir().unwrap();
-    let state_arg = state.path().display().to_string();
-    let out = mailroom(&[
-        "replay",
-        "--state",
-        &state_arg,
-        "--json",
-        &fixtures().display().to_string(),
-    ]);
+    let out = replay(state.path(), &["--json", &fixtures().display().to_string()]);
     assert!(
         out.status.success(),
         "{}",
@@ -98,8 +99,7 @@ fn replay_json_has_one_object_per_message_with_the_contract_keys() {
 #[test]
 fn reply_in_the_outbox_has_exactly_the_intended_headers() {
     let state = tempfile::tempdir().unwrap();
-    let state_arg = state.path().display().to_string();
-    let out = mailroom(&["replay", "--state", &state_arg, &fixture("plain.eml")]);
+    let out = replay(state.path(), &[&fixture("plain.eml")]);
     assert!(out.status.success());
 
     let files = outbox_files(state.path());
@@ -141,20 +141,15 @@ fn reply_in_the_outbox_has_exactly_the_intended_headers() {
 #[test]
 fn second_replay_sends_nothing_new() {
     let state = tempfile::tempdir().unwrap();
-    let state_arg = state.path().display().to_string();
     let dir = fixtures().display().to_string();
-    assert!(
-        mailroom(&["replay", "--state", &state_arg, &dir])
-            .status
-            .success()
-    );
+    assert!(replay(state.path(), &[&dir]).status.success());
     let first: Vec<(PathBuf, Vec<u8>)> = outbox_files(state.path())
         .into_iter()
         .map(|p| (p.clone(), std::fs::read(p).unwrap()))
         .collect();
     assert!(!first.is_empty());
 
-    let out = mailroom(&["replay", "--state", &state_arg, "--json", &dir]);
+    let out = replay(state.path(), &["--json", &dir]);
     assert!(out.status.success());
     for line in json_lines(&out) {
         assert_eq!(line["decision"], "skip", "{line}");
@@ -181,17 +176,9 @@ fn second_replay_sends_nothing_new() {
 #[test]
 fn dry_run_decides_but_records_and_sends_nothing() {
     let state = tempfile::tempdir().unwrap();
-    let state_arg = state.path().display().to_string();
     let plain = fixture("plain.eml");
     for _ in 0..2 {
-        let out = mailroom(&[
-            "replay",
-            "--state",
-            &state_arg,
-            "--dry-run",
-            "--json",
-            &plain,
-        ]);
+        let out = replay(state.path(), &["--dry-run", "--json", &plain]);
         assert!(out.status.success());
         assert_eq!(json_lines(&out)[0]["decision"], "reply");
     }
@@ -201,14 +188,7 @@ fn dry_run_decides_but_records_and_sends_nothing() {
 #[test]
 fn table_output_ends_with_a_summary_line() {
     let state = tempfile::tempdir().unwrap();
-    let state_arg = state.path().display().to_string();
-    let out = mailroom(&[
-        "replay",
-        "--state",
-        &state_arg,
-        &fixture("plain.eml"),
-        &fixture("list.eml"),
-    ]);
+    let out = replay(state.path(), &[&fixture("plain.eml"), &fixture("list.eml")]);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.starts_with("RESULT"), "{stdout}");
     assert!(stdout.contains("skip   list"), "{stdout}");
@@ -232,14 +212,10 @@ fn mbox_file_is_replayed_message_by_message() {
         text.push_str(&raw.replace("\r\n", "\n"));
     }
     std::fs::write(&mbox, text).unwrap();
-    let state_arg = dir.path().join("state").display().to_string();
-    let out = mailroom(&[
-        "replay",
-        "--state",
-        &state_arg,
-        "--json",
-        &mbox.display().to_string(),
-    ]);
+    let out = replay(
+        &dir.path().join("state"),
+        &["--json", &mbox.display().to_string()],
+    );
     let lines = json_lines(&out);
     let decisions: Vec<&str> = lines
         .iter()
@@ -288,14 +264,7 @@ fn failed_send_exits_1_and_says_error() {
         "a file where the outbox folder belongs",
     )
     .unwrap();
-    let state_arg = state.path().display().to_string();
-    let out = mailroom(&[
-        "replay",
-        "--state",
-        &state_arg,
-        "--json",
-        &fixture("plain.eml"),
-    ]);
+    let out = replay(state.path(), &["--json", &fixture("plain.eml")]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json_lines(&out)[0]["decision"], "error");
 }
@@ -317,16 +286,15 @@ fn explain_lists_every_rule_and_the_deciding_one() {
 #[test]
 fn unparseable_and_truncated_messages_do_not_abort_the_run() {
     let state = tempfile::tempdir().unwrap();
-    let state_arg = state.path().display().to_string();
-    let out = mailroom(&[
-        "replay",
-        "--state",
-        &state_arg,
-        "--json",
-        &fixture("unparseable.eml"),
-        &fixture("truncated-headers.eml"),
-        &fixture("plain.eml"),
-    ]);
+    let out = replay(
+        state.path(),
+        &[
+            "--json",
+            &fixture("unparseable.eml"),
+            &fixture("truncated-headers.eml"),
+            &fixture("plain.eml"),
+        ],
+    );
     assert!(out.status.success());
     let reasons: Vec<Value> = json_lines(&out)
         .iter()
@@ -347,18 +315,17 @@ fn hourly_ceiling_stops_replies_across_senders() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("ceiling.toml");
     std::fs::write(&config, "max_replies_per_hour = 2\n").unwrap();
-    let state_arg = dir.path().join("state").display().to_string();
-    let out = mailroom(&[
-        "replay",
-        "--config",
-        &config.display().to_string(),
-        "--state",
-        &state_arg,
-        "--json",
-        &fixture("plain.eml"),
-        &fixture("html.eml"),
-        &fixture("attachment.eml"),
-    ]);
+    let out = replay(
+        &dir.path().join("state"),
+        &[
+            "--config",
+            &config.display().to_string(),
+            "--json",
+            &fixture("plain.eml"),
+            &fixture("html.eml"),
+            &fixture("attachment.eml"),
+        ],
+    );
     let lines = json_lines(&out);
     let decisions: Vec<(&str, Option<&str>)> = lines
         .iter()
