@@ -158,7 +158,8 @@ export interface InboundMailPipelineProps {
   readonly activateRuleSet?: boolean;
 
   /**
-   * Actions for the three alarms (dead letters, errors, throttles).
+   * Actions for the four alarms (dead letters, errors, throttles, error log
+   * lines).
    *
    * @default - the alarms change state but notify nobody
    */
@@ -254,6 +255,11 @@ export class InboundMailPipeline extends Construct {
   public readonly errorAlarm: cloudwatch.Alarm;
   /** Alarm on function throttles. */
   public readonly throttleAlarm: cloudwatch.Alarm;
+  /**
+   * Raised by an error-level log line of the function: a message that failed
+   * for a reason of its own (its object vanished), which Lambda does not retry.
+   */
+  public readonly failedMessageAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: InboundMailPipelineProps) {
     super(scope, id);
@@ -570,6 +576,23 @@ export class InboundMailPipeline extends Construct {
         statistic: cloudwatch.Stats.SUM,
       }),
       "mailroom: the responder hit its reserved concurrency",
+    );
+    // A message that fails for a reason of its own is recorded and the
+    // invocation succeeds, so no Errors metric sees it: count its log line.
+    const failedMessages = new logs.MetricFilter(this, "FailedMessages", {
+      logGroup: this.logGroup,
+      metricNamespace: "mailroom",
+      metricName: "FailedMessages",
+      filterPattern: logs.FilterPattern.stringValue("$.level", "=", "ERROR"),
+      metricValue: "1",
+    });
+    this.failedMessageAlarm = alarm(
+      "FailedMessageAlarm",
+      failedMessages.metric({
+        period: fiveMinutes,
+        statistic: cloudwatch.Stats.SUM,
+      }),
+      "mailroom: the responder logged an error (a message failed or was not recorded)",
     );
   }
 

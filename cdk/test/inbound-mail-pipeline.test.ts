@@ -390,8 +390,19 @@ describe("given the default settings", () => {
     const alarm = (namespace: string, metric: string) =>
       alarms.find((a) => a.Namespace === namespace && a.MetricName === metric);
 
-    test("then dead letters, errors and throttles each raise an alarm at the first occurrence", () => {
-      expect(alarms).toHaveLength(3);
+    test("then dead letters, errors, throttles and error log lines each raise an alarm at the first occurrence", () => {
+      expect(alarms).toHaveLength(4);
+      expect(alarm("mailroom", "FailedMessages")).toBeDefined();
+      template.hasResourceProperties("AWS::Logs::MetricFilter", {
+        FilterPattern: '{ $.level = "ERROR" }',
+        MetricTransformations: [
+          {
+            MetricNamespace: "mailroom",
+            MetricName: "FailedMessages",
+            MetricValue: "1",
+          },
+        ],
+      });
       const queueId = only(template, "AWS::SQS::Queue").id;
       expect(
         alarm("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
@@ -604,7 +615,7 @@ describe("given an alarm topic", () => {
     const alarms = Object.values(
       template.findResources("AWS::CloudWatch::Alarm"),
     );
-    expect(alarms).toHaveLength(3);
+    expect(alarms).toHaveLength(4);
     for (const a of alarms as any[]) {
       expect(a.Properties.AlarmActions).toEqual([topic]);
     }
