@@ -73,6 +73,29 @@ impl DynamoLedger {
         }
     }
 
+    /// The result of a conditional write as an answer: `true` when it was made, `false`
+    /// when its condition did not hold (someone else holds the sender, the hour is
+    /// full, there is nothing to release); any other failure is an error.
+    fn conditional<O, E>(
+        &self,
+        result: Result<O, aws_sdk_dynamodb::error::SdkError<E>>,
+        operation: &str,
+    ) -> Result<bool, Error>
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.code() == Some("ConditionalCheckFailedException")) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.fail(operation.to_string(), &e)),
+        }
+    }
+
     async fn get(&self, pk: String, operation: impl Fn() -> String) -> Result<Option<Item>, Error> {
         let output = self
             .client
@@ -319,11 +342,7 @@ impl Ledger for DynamoLedger {
             .expression_attribute_values(":expires", n(hour + HOUR_RETENTION_SECS))
             .send()
             .await;
-        match update {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(self.fail("counting a reply".to_string(), &e)),
-        }
+        self.conditional(update, "counting a reply")
     }
 
     async fn release_hour(&self, hour: u64) -> Result<(), Error> {
@@ -338,11 +357,8 @@ impl Ledger for DynamoLedger {
             .expression_attribute_values(":zero", n(0))
             .send()
             .await;
-        match update {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(self.fail("taking back a counted reply".to_string(), &e)),
-        }
+        self.conditional(update, "taking back a counted reply")
+            .map(|_| ())
     }
 
     /// A conditional put: of two deliveries racing for one sender, one wins.
@@ -358,11 +374,7 @@ impl Ledger for DynamoLedger {
             .expression_attribute_values(":at", n(at))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(self.fail("recording an answered sender".to_string(), &e)),
-        }
+        self.conditional(put, "recording an answered sender")
     }
 
     async fn release_reply(&self, sender: &str, at: u64) -> Result<(), Error> {
@@ -375,22 +387,9 @@ impl Ledger for DynamoLedger {
             .expression_attribute_values(":at", n(at))
             .send()
             .await;
-        match delete {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(self.fail("releasing an answered sender".to_string(), &e)),
-        }
+        self.conditional(delete, "releasing an answered sender")
+            .map(|_| ())
     }
-}
-
-/// Returns true if and only if the call failed on its condition expression.
-fn is_condition_failure<E>(error: &aws_sdk_dynamodb::error::SdkError<E>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    error
-        .as_service_error()
-        .is_some_and(|e| e.code() == Some("ConditionalCheckFailedException"))
 }
 
 #[cfg(test)]
